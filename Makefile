@@ -1,0 +1,46 @@
+# graphsync: every target creates what it needs, so a fresh clone only needs Python 3.11 and pip.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+SDK_VENV := .venv-sdk
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SDK_STAMP := $(SDK_VENV)/.installed
+
+.PHONY: install demo test lint bench sdk-venv serve clean
+
+install: $(STAMP)
+
+# uv resolves and installs in seconds where pip takes a minute; pip remains the fallback.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv || true
+	if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'; \
+	else $(BIN)/python -m pip install -q -e '.[dev]'; fi
+	touch $(STAMP)
+
+# Microsoft's own SDK in a venv of its own: the simulator must satisfy a client nobody here wrote.
+sdk-venv: $(SDK_STAMP)
+$(SDK_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(BIN)/uv pip install -q --python $(SDK_VENV)/bin/python msgraph-sdk trustme || \
+		$(SDK_VENV)/bin/python -m pip install -q msgraph-sdk trustme
+	touch $(SDK_STAMP)
+
+demo: $(STAMP)
+	$(BIN)/graphsync demo
+
+test: $(STAMP) $(SDK_STAMP)
+	$(BIN)/ruff check .
+	GRAPHSYNC_SDK_PYTHON=$(CURDIR)/$(SDK_VENV)/bin/python $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+serve: $(STAMP)
+	$(BIN)/graphsync simulator serve
+
+clean:
+	rm -rf $(VENV) $(SDK_VENV) .graphsync .pytest_cache

@@ -1,0 +1,206 @@
+"""Query options shared by every list endpoint: $top, Prefer odata.maxpagesize, $select, $filter,
+$orderby, $count and server-driven paging through @odata.nextLink."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.simulator.http import ApiError, Request, Response, bad_request, json_response
+from connectors.simulator.store import Collection, Item
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    default: int
+    maximum: int
+    top_error: Callable[[int], ApiError] | None = None  # None: values above the maximum are capped
+
+
+def outlook_limits(default: int = 10, maximum: int = 1000) -> PageLimits:
+    return PageLimits(default, maximum)
+
+
+def directory_limits() -> PageLimits:
+    # The directory rejects $top=1000 rather than capping it (Q&A 1129204).
+    return PageLimits(100, 999, lambda n: ApiError(
+        400, "Request_UnsupportedQuery", f"Invalid page size specified: '{n}'. Must be between 1 and 999 inclusive."))
+
+
+def teams_limits(default: int = 20) -> PageLimits:
+    return PageLimits(default, 50, lambda n: ApiError(
+        400, "BadRequest", f"The page size '{n}' is invalid; $top must be between 1 and 50."))
+
+
+def page_size(req: Request, limits: PageLimits) -> int:
+    """$top wins over Prefer: odata.maxpagesize; both are bounded by the resource's maximum."""
+    top = req.query.get("$top")
+    if top is not None:
+        if not top.isdigit() or int(top) < 1:
+            raise bad_request(f"Invalid value '{top}' for $top.", "BadRequest")
+        n = int(top)
+        if n > limits.maximum:
+            if limits.top_error is not None:
+                raise limits.top_error(n)
+            return limits.maximum
+        return n
+    pref = req.prefer.get("odata.maxpagesize")
+    if pref and pref.isdigit():
+        return max(1, min(int(pref), limits.maximum))
+    return limits.default
+
+
+def select(obj: dict, req: Request) -> dict:
+    fields = req.query.get("$select")
+    if not fields:
+        return obj
+    wanted = {f.strip() for f in fields.split(",")} | {"id", "@odata.type", "@odata.etag", "@removed"}
+    return {k: v for k, v in obj.items() if k in wanted}
+
+
+# -- $filter / $orderby: the subset Graph clients commonly send --------------------------------------
+_CLAUSE = re.compile(
+    r"^\s*(?:(?P<fn>startswith|endswith|contains)\(\s*(?P<fprop>[\w/]+)\s*,\s*'(?P<fval>(?:[^']|'')*)'\s*\)"
+    r"|(?P<prop>[\w/]+)\s+(?P<op>eq|ne|gt|ge|lt|le)\s+(?P<val>'(?:[^']|'')*'|[^\s)]+))\s*$",
+    re.IGNORECASE,
+)
+
+
+def _path(obj: Any, prop: str) -> Any:
+    for part in prop.split("/"):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _literal(raw: str) -> Any:
+    if raw.startswith("'"):
+        return raw[1:-1].replace("''", "'")
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    try:
+        return float(raw) if "." in raw and "T" not in raw else int(raw)
+    except ValueError:
+        return raw  # ISO timestamps compare correctly as strings ("2026-01-01T00:00:00Z")
+
+
+def _compare(left: Any, op: str, right: Any) -> bool:
+    if op == "eq":
+        return left == right
+    if op == "ne":
+        return left != right
+    if left is None or right is None:
+        return False
+    left_s, right_s = (str(left), str(right)) if isinstance(right, str) else (left, right)
+    return {"gt": left_s > right_s, "ge": left_s >= right_s, "lt": left_s < right_s, "le": left_s <= right_s}[op]
+
+
+def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
+    """A predicate for `a eq 'x' and b ge 2026-01-01T00:00:00Z or startswith(c,'y')` style filters."""
+    if not expression:
+        return None
+    alternatives = []
+    for disjunct in re.split(r"\s+or\s+", expression, flags=re.IGNORECASE):
+        clauses = []
+        for clause in re.split(r"\s+and\s+", disjunct.strip().strip("()"), flags=re.IGNORECASE):
+            m = _CLAUSE.match(clause.strip("() "))
+            if m is None:
+                raise bad_request(f"Invalid filter clause: {clause.strip()}", "BadRequest")
+            clauses.append(m.groupdict())
+        alternatives.append(clauses)
+
+    def matches(obj: dict) -> bool:
+        return any(all(_clause_holds(obj, c) for c in clauses) for clauses in alternatives)
+
+    return matches
+
+
+def _clause_holds(obj: dict, c: dict) -> bool:
+    if c["fn"]:
+        value = str(_path(obj, c["fprop"]) or "").lower()
+        needle = c["fval"].replace("''", "'").lower()
+        return {"startswith": value.startswith, "endswith": value.endswith,
+                "contains": lambda n: n in value}[c["fn"].lower()](needle)
+    return _compare(_path(obj, c["prop"]), c["op"].lower(), _literal(c["val"]))
+
+
+def order_key(expression: str | None) -> tuple[Callable[[dict], Any], bool] | None:
+    if not expression:
+        return None
+    prop, _, direction = expression.strip().partition(" ")
+    return (lambda o: (_path(o, prop) is None, _path(o, prop) or "")), direction.strip().lower() == "desc"
+
+
+# -- paging ------------------------------------------------------------------------------------------
+def _token(n: int) -> str:
+    return base64.urlsafe_b64encode(f"slot:{n}".encode()).decode().rstrip("=")
+
+
+def _untoken(token: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        return int(raw.removeprefix("slot:"))
+    except ValueError:
+        raise bad_request("The $skiptoken is malformed.") from None
+
+
+def _next_query(req: Request, **changes: str) -> dict[str, str]:
+    query = {k: v for k, v in req.query.items() if k not in ("$skiptoken", "$skip")}
+    query.update(changes)
+    return query
+
+
+def list_response(req: Request, values: list[dict], next_query: dict[str, str] | None,
+                  count: int | None = None) -> Response:
+    body: dict[str, Any] = {"@odata.context": f"{req.base_url}/$metadata#{req.path.strip('/')}"}
+    if count is not None and req.query.get("$count", "").lower() == "true":
+        body["@odata.count"] = count
+    body["value"] = values
+    if next_query is not None:
+        body["@odata.nextLink"] = req.link(req.path, **next_query)
+    return json_response(body)
+
+
+def page_collection(req: Request, coll: Collection, limits: PageLimits,
+                    render: Callable[[str, Item], dict | None]) -> Response:
+    """Page a collection by slot (O(page) even for a million-item folder) unless the query needs
+    filtering or ordering, which materialises the matching items first."""
+    if any(q in req.query for q in ("$filter", "$orderby", "$search")):
+        return page_items(req, (render(k, v) for k, v in coll.items()), limits)
+    size = page_size(req, limits)
+    start = _untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else 0
+    values: list[dict] = []
+    cursor = start
+    while len(values) < size and cursor < coll.slot_count:
+        batch, cursor = coll.scan(cursor, size - len(values))
+        values.extend(select(r, req) for r in (render(k, v) for k, v in batch) if r is not None)
+    more = cursor < coll.slot_count
+    count = len(coll) if req.query.get("$count") else None
+    return list_response(req, values, _next_query(req, **{"$skiptoken": _token(cursor)}) if more else None, count)
+
+
+def page_items(req: Request, objects: Iterable[dict | None], limits: PageLimits) -> Response:
+    """Page an in-memory sequence with $skip, after $filter/$orderby (Outlook lists page with $skip)."""
+    items = [o for o in objects if o is not None]
+    predicate = compile_filter(req.query.get("$filter"))
+    if predicate is not None:
+        items = [o for o in items if predicate(o)]
+    ordering = order_key(req.query.get("$orderby"))
+    if ordering is not None:
+        items.sort(key=ordering[0], reverse=ordering[1])
+    size = page_size(req, limits)
+    skip_raw = req.query.get("$skip", "0")
+    if not skip_raw.isdigit():
+        raise bad_request(f"Invalid value '{skip_raw}' for $skip.")
+    skip = int(skip_raw)
+    chunk = items[skip : skip + size]
+    more = skip + size < len(items)
+    return list_response(req, [select(o, req) for o in chunk],
+                         _next_query(req, **{"$skip": str(skip + size)}) if more else None, len(items))

@@ -1,0 +1,79 @@
+"""DDL generated from the SQLModel metadata, plus additive migrations.
+
+``CREATE TABLE IF NOT EXISTS`` is compiled by SQLAlchemy with the duckdb_engine dialect. Tables
+that already exist get any column the model gained since (``ALTER TABLE ADD COLUMN``), and new
+Graph columns are back-filled from ``_raw``, so adding a column to a model is the whole migration.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import duckdb_engine
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateSequence, CreateTable
+
+from models import TABLES
+from models.registry import GRAPH, TableSpec
+from models.state import SYNC_RUN_ID_SEQUENCE, SyncRun, SyncState
+from warehouse.sql import flattening_select, ident
+
+_DIALECT = duckdb_engine.Dialect()
+
+
+def _ordered_table(spec: TableSpec) -> sa.Table:
+    """A copy of the model's table with columns in registry order (key, Graph columns, meta)."""
+    source = spec.table
+    columns = [source.columns[name]._copy() for name in spec.columns]
+    return sa.Table(source.name, sa.MetaData(), *columns)
+
+
+def create_statements() -> list[str]:
+    statements = [str(CreateSequence(SYNC_RUN_ID_SEQUENCE, if_not_exists=True).compile(dialect=_DIALECT))]
+    tables = [_ordered_table(spec) for spec in TABLES.values()]
+    tables += [SyncState.__table__, SyncRun.__table__]  # type: ignore[attr-defined]
+    statements += [str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)) for table in tables]
+    return statements
+
+
+def _existing_columns(connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    rows = connection.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'",
+        [table],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _add_missing_columns(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    missing = [spec.columns[name] for name in spec.columns if name not in _existing_columns(connection, spec.name)]
+    for column in missing:
+        connection.execute(f"ALTER TABLE {ident(spec.name)} ADD COLUMN {ident(column.name)} {column.sql_type}")
+    backfill = [column.name for column in missing if column.role == GRAPH]
+    if backfill:
+        _backfill_from_raw(connection, spec, backfill)
+
+
+def _backfill_from_raw(connection: duckdb.DuckDBPyConnection, spec: TableSpec, names: list[str]) -> None:
+    expressions, from_clause = flattening_select(spec, ident(spec.name))
+    graph_names = [name for name in spec.graph_columns if name != "id"]
+    selected = ", ".join(f"{expressions[graph_names.index(name)]} AS {ident(name)}" for name in names)
+    key_match = " AND ".join(f"t.{ident(k)} = f.{ident(k)}" for k in spec.key_columns)
+    assignments = ", ".join(f"{ident(name)} = f.{ident(name)}" for name in names)
+    keys = ", ".join(ident(k) for k in spec.key_columns)
+    connection.execute(
+        f"UPDATE {ident(spec.name)} AS t SET {assignments} "
+        f"FROM (SELECT {keys}, {selected} FROM {from_clause}) AS f WHERE {key_match}"
+    )
+
+
+def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    """Create every table, sequence and bookkeeping table; add columns models gained. Idempotent."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for statement in create_statements():
+            connection.execute(statement)
+        for spec in TABLES.values():
+            _add_missing_columns(connection, spec)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise

@@ -1,0 +1,440 @@
+"""The warehouse API the sync engine calls: delta state, batched set-based apply, short reads.
+
+Every public method opens the DuckDB file only for its own duration, under the file lock of
+:mod:`warehouse.locking`; no connection outlives a call, so Graph calls happen with the
+warehouse closed and other processes (the Dagster UI, a second sync) can get their turn.
+
+Timestamps: ``_synced_at``, ``_deleted_at`` and the ``_sync_state``/``_sync_runs`` times are
+naive UTC ``TIMESTAMP`` values. Aware datetimes passed in are converted to UTC; naive ones are
+taken as UTC. Datetimes handed back are aware (UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from models import TABLES
+from models.registry import TableSpec
+from warehouse.errors import WarehouseError
+from warehouse.locking import open_locked
+from warehouse.schema import ensure_schema
+from warehouse.sql import flattening_select, ident
+
+LINK_KINDS = ("next", "delta")
+
+# Names of the relations registered/created per batch inside the apply transaction.
+_STAGE = "_gs_stage"
+_MERGED = "_gs_merged"
+_REMOVED = "_gs_removed"
+_STATES = "_gs_states"
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """One row of ``_sync_state``, key (stream, scope)."""
+
+    stream: str  # e.g. "messages"
+    scope: str  # e.g. "<user-id>/<folder-id>"; "" for tenant-wide streams
+    link: str | None  # the URL to call next: a nextLink mid-round, or the deltaLink between rounds
+    link_kind: str  # "next" | "delta"
+    round_started_at: datetime | None  # when the current full enumeration began; None when incremental
+    updated_at: datetime
+
+
+@dataclass
+class PageBatch:
+    """Everything one page (or a few pages) of one stream produced, for :meth:`Warehouse.apply`."""
+
+    table: str  # a key of models.TABLES
+    scope_values: dict[str, str]  # value of every scope column of the table, added to each row
+    upserts: list[dict[str, Any]]  # Graph objects, collapsed by id (last wins); each may be partial
+    partial_ids: set[str]  # ids in upserts that are partial: merged into the stored row
+    removals: list[str]  # ids Graph reported removed (@removed, or a driveItem `deleted` facet)
+    # Tombstone only rows whose column still equals this value: a message moved to another
+    # folder and then reported removed by its old folder's delta must stay live.
+    removal_guard: dict[str, str] | None
+    state: StreamState  # stored in the same transaction
+    # Set on the LAST page of a FULL enumeration: tombstone live rows matching these column values
+    # whose _synced_at < state.round_started_at (items that vanished while no token was held).
+    sweep_unseen: dict[str, str] | None = None
+
+
+@dataclass
+class ApplyCounts:
+    """Row counts of one apply; ``by_table`` holds the same counts per table."""
+
+    upserted: int = 0  # inserted + updated
+    inserted: int = 0
+    updated: int = 0  # includes revived
+    tombstoned: int = 0  # by removals and by sweeps
+    revived: int = 0  # updated rows that had _deleted_at set
+    by_table: dict[str, ApplyCounts] = field(default_factory=dict)
+
+    def add(self, table: str, other: ApplyCounts) -> None:
+        for target in (self, self.by_table.setdefault(table, ApplyCounts())):
+            target.upserted += other.upserted
+            target.inserted += other.inserted
+            target.updated += other.updated
+            target.tombstoned += other.tombstoned
+            target.revived += other.revived
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+class Warehouse:
+    """The DuckDB warehouse file, opened only for the duration of each call.
+
+    ``lock_timeout_s`` bounds how long a call waits for another process (graphsync's file lock,
+    or DuckDB's own lock held by some other program) before raising :class:`WarehouseLocked`.
+    """
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 60.0) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.lock_timeout_s = lock_timeout_s
+        self._schema_ready = False
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _write(self) -> Any:
+        return open_locked(self.path, write=True, timeout_s=self.lock_timeout_s)
+
+    def _ensure_schema_once(self, connection: duckdb.DuckDBPyConnection) -> None:
+        # Each writer call makes sure the tables exist, but only once per Warehouse object.
+        if not self._schema_ready:
+            ensure_schema(connection)
+            self._schema_ready = True
+
+    # -- schema and state ----------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create all tables, ``_sync_state`` and ``_sync_runs`` if missing; add new model columns."""
+        with self._write() as connection:
+            ensure_schema(connection)
+        self._schema_ready = True
+
+    def load_state(self, stream: str, scope: str) -> StreamState | None:
+        """The stored state of one (stream, scope), or None if it has never been synced."""
+        return self._select_states("WHERE stream = ? AND scope = ?", [stream, scope]).get(scope)
+
+    def load_states(self, stream: str) -> dict[str, StreamState]:
+        """All stored states of a stream, keyed by scope."""
+        return self._select_states("WHERE stream = ?", [stream])
+
+    def _select_states(self, where: str, params: list[str]) -> dict[str, StreamState]:
+        with self._write() as connection:
+            self._ensure_schema_once(connection)
+            rows = connection.execute(
+                "SELECT stream, scope, link, link_kind, round_started_at, updated_at "
+                f"FROM _sync_state {where} ORDER BY scope",
+                params,
+            ).fetchall()
+        return {
+            row[1]: StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]))  # type: ignore[arg-type]
+            for row in rows
+        }
+
+    def drop_states(self, streams: list[str] | None = None) -> None:
+        """Forget delta state (all streams, or the named ones), so the next sync enumerates fully."""
+        with self._write() as connection:
+            self._ensure_schema_once(connection)
+            if streams is None:
+                connection.execute("DELETE FROM _sync_state")
+            elif streams:
+                connection.execute("DELETE FROM _sync_state WHERE list_contains(?, stream)", [streams])
+
+    # -- run log -------------------------------------------------------------------------------
+
+    def start_run(self, kind: str, streams: Sequence[str], now: datetime) -> int:
+        """Log the start of a sync run in ``_sync_runs``; returns its id for :meth:`finish_run`."""
+        with self._write() as connection:
+            self._ensure_schema_once(connection)
+            row = connection.execute(
+                "INSERT INTO _sync_runs (kind, started_at, status, streams, upserted, tombstoned) "
+                "VALUES (?, ?, 'running', ?, 0, 0) RETURNING id",
+                [kind, to_utc_naive(now), ",".join(streams)],
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def finish_run(
+        self, run_id: int, status: str, now: datetime, counts: ApplyCounts | None = None, error: str | None = None
+    ) -> None:
+        """Record a run's outcome ("succeeded" or "failed") and its total counts."""
+        counts = counts or ApplyCounts()
+        with self._write() as connection:
+            self._ensure_schema_once(connection)
+            connection.execute(
+                "UPDATE _sync_runs SET finished_at = ?, status = ?, upserted = ?, tombstoned = ?, error = ? "
+                "WHERE id = ?",
+                [to_utc_naive(now), status, counts.upserted, counts.tombstoned, error, run_id],
+            )
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def query_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run one read query under a shared lock, read-only, and return the result as a DataFrame."""
+        with open_locked(self.path, write=False, timeout_s=self.lock_timeout_s) as connection:
+            return connection.execute(sql, params).df()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def apply(self, batches: list[PageBatch], now: datetime) -> ApplyCounts:
+        """Apply all batches, in order, and store their states, in ONE transaction.
+
+        Per batch: upserts (partial ones merged into the stored ``_raw``), then removals (honouring
+        ``removal_guard``), then the sweep (``sweep_unseen``). Rows are never deleted: removals
+        set ``_deleted_at = now``; an upsert sets ``_synced_at = now`` and clears ``_deleted_at``.
+        If anything fails, nothing of the call is stored (rows nor states).
+        """
+        for batch in batches:
+            _validate(batch)
+        moment = to_utc_naive(now)
+        counts = ApplyCounts()
+        with self._write() as connection:
+            self._ensure_schema_once(connection)
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                for batch in batches:
+                    counts.add(batch.table, _apply_batch(connection, batch, moment))
+                _store_states(connection, [batch.state for batch in batches])
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return counts
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def _validate(batch: PageBatch) -> None:
+    spec = TABLES.get(batch.table)
+    if spec is None:
+        raise WarehouseError(f"unknown table {batch.table!r}")
+    if set(batch.scope_values) != set(spec.scope_columns):
+        raise WarehouseError(
+            f"{batch.table}: scope_values must give exactly {list(spec.scope_columns)}, got {sorted(batch.scope_values)}"
+        )
+    for filters in (batch.removal_guard, batch.sweep_unseen):
+        unknown = set(filters or {}) - set(spec.columns)
+        if unknown:
+            raise WarehouseError(f"{batch.table}: unknown column(s) {sorted(unknown)}")
+    if batch.sweep_unseen is not None and batch.state.round_started_at is None:
+        raise WarehouseError(f"{batch.table}: sweep_unseen needs state.round_started_at")
+    if batch.state.link_kind not in LINK_KINDS:
+        raise WarehouseError(f"link_kind must be one of {LINK_KINDS}, got {batch.state.link_kind!r}")
+    if any(not isinstance(item.get("id"), str) for item in batch.upserts):
+        raise WarehouseError(f"{batch.table}: every upserted object needs a string id")
+
+
+# -- one batch ------------------------------------------------------------------------------------
+
+
+def _apply_batch(connection: duckdb.DuckDBPyConnection, batch: PageBatch, now: datetime) -> ApplyCounts:
+    spec = TABLES[batch.table]
+    counts = ApplyCounts()
+    if batch.upserts:
+        _upsert(connection, spec, batch, now, counts)
+    if batch.removals:
+        counts.tombstoned += _tombstone_removed(connection, spec, batch, now)
+    if batch.sweep_unseen is not None:
+        counts.tombstoned += _sweep_unseen(connection, spec, batch, now)
+    return counts
+
+
+def _scope_condition(spec: TableSpec, alias: str, params: dict[str, Any], values: dict[str, str]) -> str:
+    """`alias.col = $p` terms for each column/value (parameters added to ``params``)."""
+    terms = ["true"]
+    for column, value in values.items():
+        name = f"p{len(params)}"
+        params[name] = value
+        terms.append(f"{alias}.{ident(column)} = ${name}")
+    return " AND ".join(terms)
+
+
+def _json_text_column(objects: list[dict[str, Any]]) -> pa.Array:
+    """Serialise objects into one Arrow string array without a per-string Arrow copy.
+
+    Joining the orjson bytes into one buffer and handing Arrow the offsets is ~5x faster than
+    ``pa.array(list_of_str)`` for large pages; 64-bit offsets, since a batch may exceed 2 GB.
+    """
+    encoded = [orjson.dumps(item) for item in objects]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+
+
+def _stage_upserts(spec: TableSpec, batch: PageBatch) -> pa.Table:
+    """The batch as one Arrow table: scope columns, id, _raw (JSON text), _partial, _seq."""
+    count = len(batch.upserts)
+    columns: dict[str, pa.Array] = {
+        name: pa.array([batch.scope_values[name]] * count, pa.string()) for name in spec.scope_columns
+    }
+    ids = [item["id"] for item in batch.upserts]
+    columns["id"] = pa.array(ids, pa.string())
+    columns["_raw"] = _json_text_column(batch.upserts)
+    columns["_partial"] = pa.array([item_id in batch.partial_ids for item_id in ids], pa.bool_())
+    # Later duplicates win, like Graph's own ordering within a delta round.
+    columns["_seq"] = pa.array(range(count), pa.int64())
+    return pa.table(columns)
+
+
+def _upsert(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime, counts: ApplyCounts
+) -> None:
+    table = ident(spec.name)
+    keys = [ident(k) for k in spec.key_columns]
+    key_match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    connection.register(_STAGE, _stage_upserts(spec, batch))
+    try:
+        # Deduplicate again in SQL: ON CONFLICT would silently keep the first duplicate.
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_MERGED} AS "
+            f"SELECT {', '.join('s.' + k for k in keys)}, s._raw::JSON AS _raw, s._partial, "
+            f"t.id IS NOT NULL AS _existed, t._deleted_at IS NOT NULL AS _was_deleted "
+            f"FROM (SELECT * FROM {_STAGE} QUALIFY row_number() OVER "
+            f"(PARTITION BY {', '.join(keys)} ORDER BY _seq DESC) = 1) AS s "
+            f"LEFT JOIN {table} AS t ON {key_match}"
+        )
+    finally:
+        connection.unregister(_STAGE)
+    if batch.partial_ids:
+        _merge_partials_into_stored(connection, spec)
+    inserted, updated, revived = connection.execute(
+        f"SELECT count(*) FILTER (NOT _existed), count(*) FILTER (_existed), count(*) FILTER (_was_deleted) "
+        f"FROM {_MERGED}"
+    ).fetchone()  # type: ignore[misc]
+    _insert_or_update(connection, spec, now)
+    connection.execute(f"DROP TABLE {_MERGED}")
+    counts.inserted += inserted
+    counts.updated += updated
+    counts.upserted += inserted + updated
+    counts.revived += revived
+
+
+def _merge_partials_into_stored(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Top-level merge: the partial's keys win, the stored object's other keys stay.
+
+    Not json_merge_patch: that merges nested objects key by key and drops null members, while a
+    Graph partial replaces whole top-level properties and a null there means "now null".
+    Only partial rows that are already stored are touched (usually few), so the wide ``_raw``
+    column of the target is read just for them.
+    """
+    keys = [ident(k) for k in spec.key_columns]
+    key_match = " AND ".join(f"t.{k} = m.{k}" for k in keys)
+    connection.execute(
+        f"UPDATE {_MERGED} AS m SET _raw = ("
+        f"  SELECT json_group_object(key, value) FROM ("
+        f"    SELECT key, value FROM json_each(t._raw)"
+        f"    WHERE key NOT IN (SELECT key FROM json_each(m._raw))"
+        f"    UNION ALL SELECT key, value FROM json_each(m._raw)))"
+        f"FROM {ident(spec.name)} AS t WHERE m._partial AND m._existed AND {key_match}"
+    )
+
+
+def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime) -> None:
+    """Write the merged rows, computing every flattened column from ``_raw`` in SQL.
+
+    The LEFT JOIN that built ``_gs_merged`` already tells new rows from stored ones (inside this
+    transaction), so new rows go in with a plain INSERT and stored ones with one UPDATE ... FROM:
+    measured 3-5x faster in DuckDB than ``INSERT ... ON CONFLICT DO UPDATE`` on wide rows.
+    """
+    expressions, from_clause = flattening_select(spec, _MERGED)
+    graph_names = [name for name in spec.graph_columns if name != "id"]
+    key_names = list(spec.key_columns)
+    flattened = ", ".join(
+        [*(ident(k) for k in key_names), *(f"{e} AS {ident(n)}" for e, n in zip(expressions, graph_names, strict=True))]
+    )
+    written = [*graph_names, "_raw"]
+    target_columns = ", ".join(ident(c) for c in [*key_names, *written, "_synced_at", "_deleted_at"])
+    connection.execute(
+        f"INSERT INTO {ident(spec.name)} ({target_columns}) "
+        f"SELECT {flattened}, _raw, $now, NULL FROM {from_clause} WHERE NOT _existed",
+        {"now": now},
+    )
+    key_match = " AND ".join(f"t.{ident(k)} = f.{ident(k)}" for k in key_names)
+    assignments = ", ".join(f"{ident(c)} = f.{ident(c)}" for c in written)
+    connection.execute(
+        f"UPDATE {ident(spec.name)} AS t SET {assignments}, _synced_at = $now, _deleted_at = NULL "
+        f"FROM (SELECT {flattened}, _raw FROM {from_clause} WHERE _existed) AS f WHERE {key_match}",
+        {"now": now},
+    )
+
+
+def _tombstone_removed(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime
+) -> int:
+    params: dict[str, Any] = {"now": now}
+    scope = _scope_condition(spec, "t", params, batch.scope_values)
+    guard = _scope_condition(spec, "t", params, batch.removal_guard or {})
+    connection.register(_REMOVED, pa.table({"id": pa.array(batch.removals, pa.string())}))
+    try:
+        row = connection.execute(
+            f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
+            f"FROM (SELECT DISTINCT id FROM {_REMOVED}) AS r "
+            f"WHERE t.id = r.id AND {scope} AND {guard} AND t._deleted_at IS NULL",
+            params,
+        ).fetchone()
+    finally:
+        connection.unregister(_REMOVED)
+    return int(row[0]) if row else 0
+
+
+def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime) -> int:
+    assert batch.sweep_unseen is not None and batch.state.round_started_at is not None
+    params: dict[str, Any] = {"now": now, "round_started_at": to_utc_naive(batch.state.round_started_at)}
+    matching = _scope_condition(spec, "t", params, batch.sweep_unseen)
+    row = connection.execute(
+        f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
+        f"WHERE {matching} AND t._deleted_at IS NULL AND t._synced_at < $round_started_at",
+        params,
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _store_states(connection: duckdb.DuckDBPyConnection, states: list[StreamState]) -> None:
+    # The last state given for a (stream, scope) is the one that stands.
+    latest = {(state.stream, state.scope): state for state in states}
+    if not latest:
+        return
+    rows = list(latest.values())
+    staged = pa.table(
+        {
+            "stream": pa.array([s.stream for s in rows], pa.string()),
+            "scope": pa.array([s.scope for s in rows], pa.string()),
+            "link": pa.array([s.link for s in rows], pa.string()),
+            "link_kind": pa.array([s.link_kind for s in rows], pa.string()),
+            "round_started_at": pa.array(
+                [to_utc_naive(s.round_started_at) if s.round_started_at else None for s in rows], pa.timestamp("us")
+            ),
+            "updated_at": pa.array([to_utc_naive(s.updated_at) for s in rows], pa.timestamp("us")),
+        }
+    )
+    connection.register(_STATES, staged)
+    try:
+        connection.execute(
+            f"INSERT INTO _sync_state SELECT stream, scope, link, link_kind, round_started_at, updated_at "
+            f"FROM {_STATES} ON CONFLICT (stream, scope) DO UPDATE SET link = excluded.link, "
+            f"link_kind = excluded.link_kind, round_started_at = excluded.round_started_at, "
+            f"updated_at = excluded.updated_at"
+        )
+    finally:
+        connection.unregister(_STATES)
