@@ -96,6 +96,8 @@ def _open(db_path: Path, read_only: bool, deadline: _Deadline) -> duckdb.DuckDBP
         else:
             # Naive TIMESTAMPs in the warehouse are UTC; make TIMESTAMPTZ render in UTC too.
             connection.execute("SET TimeZone = 'UTC'")
+            # DuckDB draws a progress bar on the terminal for long statements; not in our CLI.
+            connection.execute("SET enable_progress_bar = false")
             return connection
 
 

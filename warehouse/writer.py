@@ -34,6 +34,8 @@ LINK_KINDS = ("next", "delta")
 
 # Names of the relations registered/created per batch inside the apply transaction.
 _STAGE = "_gs_stage"
+_KEYS = "_gs_keys"
+_PATCHED = "_gs_patched"
 _MERGED = "_gs_merged"
 _REMOVED = "_gs_removed"
 _STATES = "_gs_states"
@@ -300,53 +302,76 @@ def _stage_upserts(spec: TableSpec, batch: PageBatch) -> pa.Table:
 def _upsert(
     connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime, counts: ApplyCounts
 ) -> None:
-    table = ident(spec.name)
-    keys = [ident(k) for k in spec.key_columns]
-    key_match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    """Stage the batch as Arrow, then: keys table, partial merges, counts, INSERT new, UPDATE stored.
+
+    The wide ``_raw`` text is never copied into an intermediate table: the keys table holds only
+    keys and flags, and the rows are written straight from the Arrow stage through a view.
+    """
     connection.register(_STAGE, _stage_upserts(spec, batch))
     try:
-        # Deduplicate again in SQL: ON CONFLICT would silently keep the first duplicate.
+        _create_keys_table(connection, spec)
+        _create_patched_table(connection, spec, has_partials=bool(batch.partial_ids))
         connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_MERGED} AS "
-            f"SELECT {', '.join('s.' + k for k in keys)}, s._raw::JSON AS _raw, s._partial, "
-            f"t.id IS NOT NULL AS _existed, t._deleted_at IS NOT NULL AS _was_deleted "
-            f"FROM (SELECT * FROM {_STAGE} QUALIFY row_number() OVER "
-            f"(PARTITION BY {', '.join(keys)} ORDER BY _seq DESC) = 1) AS s "
-            f"LEFT JOIN {table} AS t ON {key_match}"
+            f"CREATE OR REPLACE TEMP VIEW {_MERGED} AS "
+            f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, "
+            f"coalesce(p._raw, s._raw::JSON) AS _raw "
+            f"FROM {_STAGE} AS s JOIN {_KEYS} AS k ON k._seq = s._seq "
+            f"LEFT JOIN {_PATCHED} AS p ON p._seq = s._seq"
         )
+        inserted, updated, revived = connection.execute(
+            f"SELECT count(*) FILTER (NOT _existed), count(*) FILTER (_existed), count(*) FILTER (_was_deleted) "
+            f"FROM {_KEYS}"
+        ).fetchone()  # type: ignore[misc]
+        _insert_or_update(connection, spec, now)
     finally:
+        connection.execute(f"DROP VIEW IF EXISTS {_MERGED}")
+        connection.execute(f"DROP TABLE IF EXISTS {_KEYS}")
+        connection.execute(f"DROP TABLE IF EXISTS {_PATCHED}")
         connection.unregister(_STAGE)
-    if batch.partial_ids:
-        _merge_partials_into_stored(connection, spec)
-    inserted, updated, revived = connection.execute(
-        f"SELECT count(*) FILTER (NOT _existed), count(*) FILTER (_existed), count(*) FILTER (_was_deleted) "
-        f"FROM {_MERGED}"
-    ).fetchone()  # type: ignore[misc]
-    _insert_or_update(connection, spec, now)
-    connection.execute(f"DROP TABLE {_MERGED}")
     counts.inserted += inserted
     counts.updated += updated
     counts.upserted += inserted + updated
     counts.revived += revived
 
 
-def _merge_partials_into_stored(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    """Top-level merge: the partial's keys win, the stored object's other keys stay.
+def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """One row per distinct key (the last occurrence wins), with whether it is stored already.
+
+    Deduplicated here even though the engine collapses pages by id: a stored row must not be
+    written twice by one statement, and the flags must be taken before anything is written.
+    Only keys and flags are copied; the wide ``_raw`` stays in the Arrow stage.
+    """
+    keys = [ident(k) for k in spec.key_columns]
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_KEYS} AS "
+        f"SELECT {', '.join('s.' + k for k in keys)}, s._seq, s._partial, "
+        f"t.id IS NOT NULL AS _existed, t._deleted_at IS NOT NULL AS _was_deleted "
+        f"FROM (SELECT {', '.join(keys)}, _seq, _partial FROM {_STAGE} "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY _seq DESC) = 1) AS s "
+        f"LEFT JOIN {ident(spec.name)} AS t ON {' AND '.join(f't.{k} = s.{k}' for k in keys)}"
+    )
+
+
+def _create_patched_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec, has_partials: bool) -> None:
+    """Merged ``_raw`` of partial upserts of stored rows: the partial's top-level keys win.
 
     Not json_merge_patch: that merges nested objects key by key and drops null members, while a
     Graph partial replaces whole top-level properties and a null there means "now null".
-    Only partial rows that are already stored are touched (usually few), so the wide ``_raw``
-    column of the target is read just for them.
+    Only stored partial rows are read (usually few), so the target's wide ``_raw`` stays unread
+    otherwise. A partial for a row not stored yet is inserted as it is.
     """
     keys = [ident(k) for k in spec.key_columns]
-    key_match = " AND ".join(f"t.{k} = m.{k}" for k in keys)
+    only_partials = "k._partial AND k._existed" if has_partials else "false"
     connection.execute(
-        f"UPDATE {_MERGED} AS m SET _raw = ("
+        f"CREATE OR REPLACE TEMP TABLE {_PATCHED} AS "
+        f"SELECT k._seq, ("
         f"  SELECT json_group_object(key, value) FROM ("
         f"    SELECT key, value FROM json_each(t._raw)"
-        f"    WHERE key NOT IN (SELECT key FROM json_each(m._raw))"
-        f"    UNION ALL SELECT key, value FROM json_each(m._raw)))"
-        f"FROM {ident(spec.name)} AS t WHERE m._partial AND m._existed AND {key_match}"
+        f"    WHERE key NOT IN (SELECT key FROM json_each(s._raw))"
+        f"    UNION ALL SELECT key, value FROM json_each(s._raw))) AS _raw "
+        f"FROM {_KEYS} AS k JOIN {_STAGE} AS s ON s._seq = k._seq "
+        f"JOIN {ident(spec.name)} AS t ON {' AND '.join(f't.{c} = k.{c}' for c in keys)} "
+        f"WHERE {only_partials}"
     )
 
 

@@ -99,7 +99,7 @@ class Simulator:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, ssl_certfile=str(server_pem), ssl_keyfile=str(server_pem),
                                 log_level="critical", access_log=False, lifespan="off",
-                                timeout_keep_alive=30, backlog=1024)
+                                timeout_keep_alive=30, backlog=1024, timeout_graceful_shutdown=1)
         cfg = self.config
         self.endpoints = Endpoints(f"https://{self.host}:{self.port}", ca_path, cfg.tenant_id, cfg.client_id,
                                    cfg.client_secret)
@@ -134,8 +134,10 @@ class Simulator:
         server.run(sockets=[sock])
 
     def stop(self) -> None:
+        # Clients may keep idle keep-alive connections open; a simulator has no work worth draining.
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True
         if self._thread is not None:
             self._thread.join(10)
 
