@@ -100,7 +100,7 @@ class DeltaSource:
     collection: Collection
     path: str  # the delta endpoint path, links are built from it
     render_full: Callable[[str, Item], dict | None]  # None: the item is outside this view (e.g. window)
-    render_removed: Callable[[Collapsed], dict]
+    render_removed: Callable[[Collapsed], dict | list[dict]]  # a list: one removal hides several objects
     render_partial: Callable[[str, Item, frozenset[str]], dict] | None = None  # None: always full
     default_page: int = 10
     max_page: int = 1000
@@ -146,7 +146,8 @@ def _serve_state(req: Request, src: DeltaSource, registry: ChainRegistry, knobs:
     elif state["p"] == "full":
         values, next_i, done = _full_page(src, state["i"], size, knobs, page_no)
         if done and knobs.removed_in_initial:
-            values += [src.render_removed(c) for c in _recent_removals(src.collection, state["b"])]
+            for removal in _recent_removals(src.collection, state["b"]):
+                values.extend(_removed(src, removal))
     else:
         values, next_i, done = _inc_page(src, state, size, knobs, page_no)
     if done:
@@ -199,17 +200,22 @@ def _render_full(src: DeltaSource, key: str, item: Item) -> list[dict]:
 
 def _render_change(src: DeltaSource, change: Collapsed) -> list[dict]:
     if change.state == "removed":
-        return [src.render_removed(change)]
+        return _removed(src, change)
     item = src.collection.overlay.get(change.key)
     if item is None:  # changed, then removed after this round's snapshot: report the removal
-        return [src.render_removed(change)]
+        return _removed(src, change)
     if change.state == "partial" and src.render_partial is not None and src.expand is None:
         return [src.render_partial(change.key, item, change.fields)]
     rendered = _render_full(src, change.key, item)
     if not rendered and src.options.get("window"):
         # Changed so that it left the window: Graph reports such events as removed.
-        return [src.render_removed(change)]
+        return _removed(src, change)
     return rendered
+
+
+def _removed(src: DeltaSource, change: Collapsed) -> list[dict]:
+    rendered = src.render_removed(change)
+    return rendered if isinstance(rendered, list) else [rendered]
 
 
 def _recent_removals(coll: Collection, upto: int, limit: int = 25) -> list[Collapsed]:

@@ -68,6 +68,14 @@ class Request:
         except orjson.JSONDecodeError as exc:
             raise bad_request(f"Unable to read JSON request payload: {exc}", "BadRequest") from None
 
+    def action_params(self) -> dict[str, Any]:
+        """The body of an OData action (move, sendMail, createLink...). Graph matches action parameter
+        names case-insensitively and Microsoft's SDKs send them PascalCase ("DestinationId")."""
+        body = self.json()
+        if not isinstance(body, dict):
+            raise bad_request("Action parameters must be a JSON object.")
+        return {k[:1].lower() + k[1:]: v for k, v in body.items()}
+
     @property
     def prefer(self) -> dict[str, str]:
         """Prefer header preferences, e.g. {"odata.maxpagesize": "50", "idtype": '"ImmutableId"'}."""

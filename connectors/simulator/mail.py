@@ -419,7 +419,7 @@ class MailArea:
     def move_message(self, req: Request) -> Response:
         box = self.box(req)
         key, _, _ = box.find(req.params["message"])
-        dest = req.json().get("destinationId")
+        dest = req.action_params().get("destinationId")
         if not dest:
             raise bad_request("destinationId is required.", "ErrorInvalidRequest")
         moved = box.move_message(key, box.folder_id(dest))
@@ -428,7 +428,7 @@ class MailArea:
     def copy_message(self, req: Request) -> Response:
         box = self.box(req)
         _, _, item = box.find(req.params["message"])
-        dest = req.json().get("destinationId")
+        dest = req.action_params().get("destinationId")
         if not dest:
             raise bad_request("destinationId is required.", "ErrorInvalidRequest")
         key, copied = box.create_message(box.folder_id(dest), public(item), draft=bool(item.get("isDraft")))
@@ -443,8 +443,7 @@ class MailArea:
                     raise bad_request("Only a draft message can be sent.", "ErrorInvalidOperation")
                 box.send(key)
                 return Response(202)
-            body = req.json()
-            draft_key = self._response_draft(box, item, action, body)
+            draft_key = self._response_draft(box, item, action, req.action_params())
             box.send(draft_key)
             return Response(202)
 
@@ -457,7 +456,7 @@ class MailArea:
         def handle(req: Request) -> Response:
             box = self.box(req)
             _, _, item = box.find(req.params["message"])
-            key = self._response_draft(box, item, kind, req.json())
+            key = self._response_draft(box, item, kind, req.action_params())
             draft = box.messages[box.folder_id("drafts")].overlay[key]
             return json_response(box.render_message(key, draft, req.immutable_ids), 201)
 
@@ -486,7 +485,7 @@ class MailArea:
 
     def send_mail(self, req: Request) -> Response:
         box = self.box(req)
-        body = req.json()
+        body = req.action_params()
         message = body.get("message")
         if not isinstance(message, dict):
             raise bad_request("Empty Payload. JSON content expected.", "ErrorInvalidRequest")
