@@ -56,9 +56,7 @@ def _as_path(path: str | GraphPath) -> GraphPath:
     return tuple(path.split(".")) if isinstance(path, str) else tuple(path)
 
 
-def _column_info(
-    role: str, sql_type: str, path: GraphPath | None, facet: bool = False
-) -> dict[str, Any]:
+def _column_info(role: str, sql_type: str, path: GraphPath | None, facet: bool = False) -> dict[str, Any]:
     return {"role": role, "sql_type": sql_type, "graph_path": path, "facet": facet}
 
 

@@ -54,9 +54,7 @@ class DriveItem(GraphTable, table=True):
     last_modified_by_user_name: str | None = graph_field(path="lastModifiedBy.user.displayName")
     created_date_time: datetime | None = graph_field(TIMESTAMPTZ)
     last_modified_date_time: datetime | None = graph_field(TIMESTAMPTZ)
-    file_system_created_date_time: datetime | None = graph_field(
-        TIMESTAMPTZ, path="fileSystemInfo.createdDateTime"
-    )
+    file_system_created_date_time: datetime | None = graph_field(TIMESTAMPTZ, path="fileSystemInfo.createdDateTime")
     file_system_last_modified_date_time: datetime | None = graph_field(
         TIMESTAMPTZ, path="fileSystemInfo.lastModifiedDateTime"
     )

@@ -87,8 +87,7 @@ def _open(db_path: Path, read_only: bool, deadline: _Deadline) -> duckdb.DuckDBP
                 raise WarehouseError(f"cannot open warehouse {db_path}: {_first_line(error)}") from None
             if deadline.expired():
                 raise WarehouseLocked(
-                    f"warehouse {db_path} is held open by another program; "
-                    f"gave up after {deadline.timeout_s:g} s"
+                    f"warehouse {db_path} is held open by another program; gave up after {deadline.timeout_s:g} s"
                 ) from None
             deadline.pause()
         except duckdb.Error as error:

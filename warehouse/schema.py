@@ -35,16 +35,19 @@ def create_statements() -> list[str]:
     return statements
 
 
-def _existing_columns(connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+def _existing_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Column names per table of the main schema (one catalog query for all tables)."""
     rows = connection.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'",
-        [table],
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal"
     ).fetchall()
-    return {row[0] for row in rows}
+    existing: dict[str, set[str]] = {}
+    for table, column in rows:
+        existing.setdefault(table, set()).add(column)
+    return existing
 
 
-def _add_missing_columns(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    missing = [spec.columns[name] for name in spec.columns if name not in _existing_columns(connection, spec.name)]
+def _add_missing_columns(connection: duckdb.DuckDBPyConnection, spec: TableSpec, existing: set[str]) -> None:
+    missing = [spec.columns[name] for name in spec.columns if name not in existing]
     for column in missing:
         connection.execute(f"ALTER TABLE {ident(spec.name)} ADD COLUMN {ident(column.name)} {column.sql_type}")
     backfill = [column.name for column in missing if column.role == GRAPH]
@@ -65,14 +68,19 @@ def _backfill_from_raw(connection: duckdb.DuckDBPyConnection, spec: TableSpec, n
     )
 
 
+_CREATE_STATEMENTS = create_statements()
+
+
 def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
     """Create every table, sequence and bookkeeping table; add columns models gained. Idempotent."""
     connection.execute("BEGIN TRANSACTION")
     try:
-        for statement in create_statements():
+        existing = _existing_columns(connection)
+        for statement in _CREATE_STATEMENTS:
             connection.execute(statement)
         for spec in TABLES.values():
-            _add_missing_columns(connection, spec)
+            if spec.name in existing:  # just created tables are complete
+                _add_missing_columns(connection, spec, existing[spec.name])
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

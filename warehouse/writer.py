@@ -12,6 +12,7 @@ taken as UTC. Datetimes handed back are aware (UTC).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,7 +116,7 @@ class Warehouse:
 
     # -- connections -------------------------------------------------------------------------
 
-    def _write(self) -> Any:
+    def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return open_locked(self.path, write=True, timeout_s=self.lock_timeout_s)
 
     def _ensure_schema_once(self, connection: duckdb.DuckDBPyConnection) -> None:
@@ -233,7 +234,8 @@ def _validate(batch: PageBatch) -> None:
         raise WarehouseError(f"unknown table {batch.table!r}")
     if set(batch.scope_values) != set(spec.scope_columns):
         raise WarehouseError(
-            f"{batch.table}: scope_values must give exactly {list(spec.scope_columns)}, got {sorted(batch.scope_values)}"
+            f"{batch.table}: scope_values must give exactly {list(spec.scope_columns)}, "
+            f"got {sorted(batch.scope_values)}"
         )
     for filters in (batch.removal_guard, batch.sweep_unseen):
         unknown = set(filters or {}) - set(spec.columns)
@@ -404,9 +406,7 @@ def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, no
     )
 
 
-def _tombstone_removed(
-    connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime
-) -> int:
+def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime) -> int:
     params: dict[str, Any] = {"now": now}
     scope = _scope_condition(spec, "t", params, batch.scope_values)
     guard = _scope_condition(spec, "t", params, batch.removal_guard or {})

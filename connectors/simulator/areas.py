@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from connectors.simulator.directory import DirectoryArea
+from connectors.simulator.drive import DriveArea
 from connectors.simulator.http import Router
 from connectors.simulator.mail import MailArea
+from connectors.simulator.teams import TeamsArea
 from connectors.simulator.tenant import Tenant
 
 AREAS = {
     "directory": DirectoryArea,
     "mail": MailArea,
+    "drive": DriveArea,
+    "teams": TeamsArea,
 }
 
 

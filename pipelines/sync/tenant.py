@@ -1,0 +1,218 @@
+"""Sync a tenant: the directory, then every mailbox's folders and their messages.
+
+Graph is called with no database connection open; everything lands through one BatchWriter.
+A mailbox that fails (no Exchange licence, blocked by an application access policy...) is reported
+and skipped; authentication and connectivity failures stop the whole sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from connectors.graph import GraphClient, GraphError
+from connectors.settings import GraphSettings
+from pipelines.sync.engine import DeltaStream, StreamStats
+from pipelines.sync.streams import MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
+from pipelines.sync.writer import BatchWriter
+from warehouse import PageBatch, StreamState, Warehouse
+
+MAIL_TABLES = ("mail_folders", "messages")
+ALL_TABLES = ("users", *MAIL_TABLES)
+
+
+@dataclass
+class SyncOptions:
+    tables: tuple[str, ...] = ALL_TABLES
+    users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse
+    full: bool = False
+    mailboxes_at_once: int = 8
+    folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
+    page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
+    flush_items: int = 20_000
+
+
+@dataclass
+class Progress:
+    """Live counters a reporter can print while a sync runs."""
+
+    mailboxes_total: int = 0
+    mailboxes_done: int = 0
+    items: int = 0
+    pages: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def page(self, items: int) -> None:
+        self.pages += 1
+        self.items += items
+
+    def line(self, client: GraphClient | None = None) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        throttled = f" · {client.stats.seconds_throttled:.1f}s throttled" if client else ""
+        return (f"mailboxes {self.mailboxes_done}/{self.mailboxes_total} · {self.items:,} items in "
+                f"{self.pages:,} pages · {self.items / elapsed:,.0f} items/s{throttled}")
+
+
+@dataclass
+class SyncReport:
+    streams: dict[str, StreamStats] = field(default_factory=dict)  # per stream name
+    mailboxes: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # mailbox -> one-line error
+    writer: BatchWriter | None = None
+    requests: int = 0
+    seconds_throttled: float = 0.0
+    retries: int = 0
+    seconds: float = 0.0
+
+    def stream(self, name: str) -> StreamStats:
+        return self.streams.setdefault(name, StreamStats())
+
+
+class TenantSync:
+    def __init__(self, settings: GraphSettings, warehouse: Warehouse, options: SyncOptions,
+                 client_factory: Callable[[], GraphClient] | None = None,
+                 on_progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.options = options
+        self.client_factory = client_factory or (lambda: GraphClient(settings))
+        self.on_progress = on_progress
+        self.progress = Progress()
+        self.report = SyncReport()
+
+    async def run(self) -> SyncReport:
+        started = time.monotonic()
+        await asyncio.to_thread(self.warehouse.ensure_schema)
+        if self.options.full:
+            await asyncio.to_thread(self.warehouse.drop_states, self._stream_names())
+        async with self.client_factory() as client:
+            writer = BatchWriter(self.warehouse, flush_items=self.options.flush_items)
+            self.report.writer = writer
+            ticker = asyncio.create_task(writer.flush_periodically())
+            reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None
+            try:
+                if "users" in self.options.tables:
+                    await self._run_stream(USERS, {}, client, writer, await self._states(USERS))
+                    await writer.flush()  # mailboxes are read from the users table
+                if set(MAIL_TABLES) & set(self.options.tables):
+                    await self._sync_mailboxes(client, writer)
+                await writer.close()
+            finally:
+                ticker.cancel()
+                if reporter is not None:
+                    reporter.cancel()
+            self.report.requests = client.stats.requests
+            self.report.retries = client.stats.retries
+            self.report.seconds_throttled = client.stats.seconds_throttled
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _stream_names(self) -> list[str]:
+        names = [t for t in self.options.tables if t != "messages"]
+        if "messages" in self.options.tables:
+            names += ["messages", "mail_folders"]
+        return sorted(set(names))
+
+    async def _states(self, spec: StreamSpec) -> dict[str, StreamState]:
+        return await asyncio.to_thread(self.warehouse.load_states, spec.name)
+
+    async def _run_stream(self, spec: StreamSpec, scope: dict[str, str], client: GraphClient, writer: BatchWriter,
+                          states: dict[str, StreamState], track_ids: bool = False) -> DeltaStream:
+        if self.options.page_size:
+            spec = StreamSpec(**{**spec.__dict__, "page_size": self.options.page_size})
+        stream = DeltaStream(spec, scope, client, writer, flush_items=min(self.options.flush_items, 5000),
+                             track_ids=track_ids, on_page=self.progress.page)
+        await stream.run(states.get(stream.scope_key))
+        self.report.stream(spec.name).add(stream.stats)
+        return stream
+
+    # -- mailboxes -------------------------------------------------------------------------------
+    async def _sync_mailboxes(self, client: GraphClient, writer: BatchWriter) -> None:
+        mailboxes = await asyncio.to_thread(self._mailbox_ids)
+        self.progress.mailboxes_total = len(mailboxes)
+        folder_states = await self._states(MAIL_FOLDERS)
+        message_states = await self._states(MESSAGES)
+        live_folders = await asyncio.to_thread(self._live_folders)
+        gate = asyncio.Semaphore(self.options.mailboxes_at_once)
+
+        async def one(user_id: str) -> None:
+            async with gate:
+                try:
+                    await self._sync_mailbox(user_id, client, writer, folder_states, message_states,
+                                             live_folders.get(user_id, set()))
+                    self.report.mailboxes.append(user_id)
+                except GraphError as exc:
+                    if exc.status in (401, 429) or exc.status >= 500:
+                        raise
+                    self.report.failed[user_id] = str(exc)
+                finally:
+                    self.progress.mailboxes_done += 1
+
+        await asyncio.gather(*(one(u) for u in mailboxes))
+
+    async def _sync_mailbox(self, user_id: str, client: GraphClient, writer: BatchWriter,
+                            folder_states: dict[str, StreamState], message_states: dict[str, StreamState],
+                            stored_folders: set[str]) -> None:
+        scope = {"user_id": user_id}
+        folders = await self._run_stream(MAIL_FOLDERS, scope, client, writer, folder_states, track_ids=True)
+        if folders.was_full_round:
+            current = set(folders.seen_ids)
+        else:
+            current = (stored_folders | folders.seen_ids) - folders.removed_ids
+        gone = stored_folders - current
+        for folder_id in sorted(gone):
+            await writer.submit(self._retire_folder(user_id, folder_id))
+        if "messages" not in self.options.tables:
+            return
+        gate = asyncio.Semaphore(self.options.folders_at_once)
+
+        async def folder(folder_id: str) -> None:
+            async with gate:
+                await self._run_stream(MESSAGES, {"user_id": user_id, "folder_id": folder_id}, client, writer,
+                                       message_states)
+
+        await asyncio.gather(*(folder(f) for f in sorted(current)))
+
+    def _retire_folder(self, user_id: str, folder_id: str) -> PageBatch:
+        """A folder that no longer exists: tombstone its messages and forget its delta link."""
+        now = datetime.now(UTC)
+        state = StreamState(stream=MESSAGES.name, scope=MESSAGES.scope_key({"user_id": user_id,
+                                                                            "folder_id": folder_id}),
+                            link=None, link_kind="delta", round_started_at=now, updated_at=now)
+        return PageBatch(table=MESSAGES.table, scope_values={"user_id": user_id}, upserts=[], partial_ids=set(),
+                         removals=[], removal_guard=None, state=state,
+                         sweep_unseen={"user_id": user_id, "parent_folder_id": folder_id})
+
+    def _mailbox_ids(self) -> list[str]:
+        if self.options.users:
+            return self._resolve_users(self.options.users)
+        frame = self.warehouse.query_df("SELECT id FROM users WHERE _deleted_at IS NULL ORDER BY id")
+        return list(frame["id"])
+
+    def _resolve_users(self, wanted: tuple[str, ...]) -> list[str]:
+        frame = self.warehouse.query_df("SELECT id, lower(user_principal_name) AS upn FROM users")
+        by_upn = dict(zip(frame["upn"], frame["id"], strict=True))
+        known = set(frame["id"])
+        resolved = []
+        for user in wanted:
+            user_id = user if user in known else by_upn.get(user.lower())
+            if user_id is None:
+                raise LookupError(f"user '{user}' is not in the warehouse; run a sync of the users table first")
+            resolved.append(user_id)
+        return resolved
+
+    def _live_folders(self) -> dict[str, set[str]]:
+        frame = self.warehouse.query_df("SELECT user_id, id FROM mail_folders WHERE _deleted_at IS NULL")
+        out: dict[str, set[str]] = {}
+        for user_id, folder_id in zip(frame["user_id"], frame["id"], strict=True):
+            out.setdefault(user_id, set()).add(folder_id)
+        return out
+
+    async def _report_progress(self, client: GraphClient) -> None:
+        assert self.on_progress is not None
+        while True:
+            await asyncio.sleep(2.0)
+            self.on_progress(self.progress.line(client))

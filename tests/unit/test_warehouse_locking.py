@@ -1,0 +1,98 @@
+"""The warehouse is opened only under a file lock, with a bounded wait, and fails in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from warehouse import Warehouse, WarehouseError, WarehouseLocked
+
+HOLD_FLOCK = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+HOLD_DUCKDB = """
+import duckdb, sys, time
+connection = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.close()
+"""
+
+
+@contextmanager
+def holder(script: str, target: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """Run a helper process that holds a lock on ``target`` for ``seconds``; wait until it does."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(target), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "held"
+        yield process
+    finally:
+        process.kill()  # only the process this test started
+        process.wait()
+
+
+def test_waits_for_the_lock_then_succeeds(tmp_path: Path) -> None:
+    db = tmp_path / "graphsync.duckdb"
+    with holder(HOLD_FLOCK, tmp_path / "graphsync.duckdb.lock", seconds=1.0) as process:
+        started = time.monotonic()
+        Warehouse(db, lock_timeout_s=20).ensure_schema()
+        waited = time.monotonic() - started
+        assert process.poll() is not None  # it only got through once the holder had finished
+    assert waited > 0.3
+    assert Warehouse(db).load_states("messages") == {}
+
+
+def test_gives_up_after_the_timeout_with_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "graphsync.duckdb"
+    with holder(HOLD_FLOCK, tmp_path / "graphsync.duckdb.lock", seconds=60), pytest.raises(WarehouseLocked) as error:
+        Warehouse(db, lock_timeout_s=0.5).ensure_schema()
+    message = str(error.value)
+    assert str(db) in message and "\n" not in message
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_readers_wait_for_writers_too(tmp_path: Path) -> None:
+    db = tmp_path / "graphsync.duckdb"
+    Warehouse(db).ensure_schema()
+    with holder(HOLD_FLOCK, tmp_path / "graphsync.duckdb.lock", seconds=60), pytest.raises(WarehouseLocked):
+        Warehouse(db, lock_timeout_s=0.3).query_df("SELECT 1")
+
+
+def test_duckdb_lock_of_another_program_is_retried_then_reported(tmp_path: Path) -> None:
+    db = tmp_path / "graphsync.duckdb"
+    Warehouse(db).ensure_schema()
+    with holder(HOLD_DUCKDB, db, seconds=60), pytest.raises(WarehouseLocked) as error:
+        Warehouse(db, lock_timeout_s=0.5).ensure_schema()
+    assert str(db) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_duckdb_lock_released_in_time_is_waited_for(tmp_path: Path) -> None:
+    db = tmp_path / "graphsync.duckdb"
+    Warehouse(db).ensure_schema()
+    with holder(HOLD_DUCKDB, db, seconds=1.0):
+        Warehouse(db, lock_timeout_s=20).ensure_schema()
+
+
+def test_missing_folder_is_one_line_error(tmp_path: Path) -> None:
+    folder = tmp_path / "x" / "y"
+    with pytest.raises(WarehouseError) as error:
+        Warehouse(folder / "graphsync.duckdb").ensure_schema()
+    assert str(error.value) == f"database folder {folder} does not exist"
+
+
+def test_reading_a_warehouse_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="does not exist yet"):
+        Warehouse(tmp_path / "none.duckdb").query_df("SELECT 1")
