@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.simulator.calendar import CalendarArea
 from connectors.simulator.directory import DirectoryArea
 from connectors.simulator.drive import DriveArea
 from connectors.simulator.http import Router
@@ -12,6 +13,7 @@ from connectors.simulator.tenant import Tenant
 AREAS = {
     "directory": DirectoryArea,
     "mail": MailArea,
+    "calendar": CalendarArea,
     "drive": DriveArea,
     "teams": TeamsArea,
 }

@@ -279,9 +279,9 @@ def ical_uid(seed: int, key: str) -> str:
         ids.guid(seed, "ical", key).replace("-", "").upper()
 
 
-def _attendees(seed: int, owner: content.Person, h: int, user_count: int, count: int) -> list[dict]:
+def _attendees(seed: int, exclude: set[int], h: int, user_count: int, count: int) -> list[dict]:
     found: list[dict] = []
-    seen = {owner.index}
+    seen = set(exclude)
     for k in range(count):
         index = (h >> (19 + 5 * k)) % max(user_count, 1)
         if index in seen:
@@ -321,13 +321,15 @@ def event_object(seed: int, owner: content.Person, calendar_key: str, index: int
     other_organizer = not deadline and (h >> 23) % 4 == 0 and user_count > 1
     organizer = content.person(seed, (owner.index + 1 + (h >> 40) % max(user_count - 1, 1)) % user_count) \
         if other_organizer else owner
-    attendees = [] if deadline else _attendees(seed, organizer, h, user_count, 1 + (h >> 17) % 3)
+    attendees = [] if deadline else _attendees(seed, {owner.index, organizer.index}, h, user_count,
+                                               1 + (h >> 17) % 3)
     if other_organizer:
         attendees.append({"type": "required", "status": {"response": "accepted", "time": content.iso(start)},
                           "emailAddress": owner.recipient()["emailAddress"]})
     online = not deadline and (h >> 29) % 2 == 0
-    location = {"displayName": "", "locationType": "default", "uniqueIdType": "unknown"} if deadline or online \
-        and (h >> 31) % 2 else _room(h >> 25)
+    no_room = deadline or (online and (h >> 31) % 2 == 1)  # some online meetings book no room
+    location = {"displayName": "", "locationType": "default", "uniqueIdType": "unknown"} if no_room \
+        else _room(h >> 25)
     change_key, tag = content.etag(0, key)
     created = content.iso(min(start, content.EPOCH) - timedelta(days=3 + h % 20))
     body = {"contentType": "html", "content": _agenda_html(h >> 9, organizer.display_name)}
@@ -475,7 +477,8 @@ class UserCalendar:
         coll = self.permissions.get(calendar_id)
         if coll is None:
             coll = Collection(f"calendarPermissions/{self.user_id}/{calendar_id}", self.tenant.clock)
-            for item in _seed_permissions(self.tenant, self.owner, calendar_id, calendar_id == self.default_calendar_id):
+            is_default = calendar_id == self.default_calendar_id
+            for item in _seed_permissions(self.tenant, self.owner, calendar_id, is_default):
                 coll.put_new(item["id"], item)
             self.permissions[calendar_id] = coll
         return coll
@@ -648,13 +651,15 @@ class UserCalendar:
         assert ref.occurrence is not None
         if "recurrence" in fields:
             raise bad_request("The recurrence of an occurrence cannot be set.", "ErrorInvalidRequest")
-        current = self.render_ref(ref, False)
-        override = dict((ref.item.get("_exceptions") or {}).get(ref.occurrence) or {})
-        override.update(fields)
-        merged = {**current, **override}
+        previous = (ref.item.get("_exceptions") or {}).get(ref.occurrence) or {}
+        merged = {**self.render_ref(ref, False), **fields}
         _derive(merged, ref.key, occurrence=True)
-        override.update({k: merged[k] for k in ("start", "end", "bodyPreview", "location", "locations")
-                         if k in merged and (k in fields or k in override)})
+        touched = set(previous) | set(fields)
+        for trigger, derived in (({"body"}, {"bodyPreview"}), ({"location", "locations"}, {"location", "locations"}),
+                                 ({"start", "end"}, {"start", "end", "originalStartTimeZone", "originalEndTimeZone"})):
+            if touched & trigger:
+                touched |= derived
+        override = {k: merged[k] for k in touched if k in merged}
         exceptions = {**(ref.item.get("_exceptions") or {}), ref.occurrence: override}
         self._remember(ref.key, ref.item)
         return patch_item(self.tenant, self.events[ref.calendar_id], ref.key, ref.item, {"_exceptions": exceptions})
@@ -1017,11 +1022,12 @@ class CalendarArea:
 
     def _create_event(self, req: Request, calendar_id: str) -> Response:
         state = self.state(req)
-        fields = _event_fields(_object_body(req))
+        body = _object_body(req)
+        fields = _event_fields(body)
         for required in ("start", "end"):
             if required not in fields:
                 raise bad_request(f"The event property '{required}' is required.", "ErrorInvalidRequest")
-        attachments = _object_body(req).get("attachments")
+        attachments = body.get("attachments") or []
         key, item, created = state.create_event(calendar_id, fields)
         if created and attachments:
             ref = EventRef(key, calendar_id, item)
@@ -1193,8 +1199,9 @@ class CalendarArea:
         suggestions = [_suggestion(n + 1, c, duration, locations, reasons) for n, c in enumerate(candidates[:limit])]
         reason = "" if suggestions else ("organizerUnavailable" if organizer_blocked and not attendees_blocked
                                          else "attendeesUnavailableOrUnknown" if attendees_blocked else "unknown")
-        return json_response({"@odata.context": f"{req.base_url}/$metadata#microsoft.graph.meetingTimeSuggestionsResult",
-                              "emptySuggestionsReason": reason, "meetingTimeSuggestions": suggestions})
+        context = f"{req.base_url}/$metadata#microsoft.graph.meetingTimeSuggestionsResult"
+        return json_response({"@odata.context": context, "emptySuggestionsReason": reason,
+                              "meetingTimeSuggestions": suggestions})
 
     def _busy_lookup(self, attendees: list[dict], slots: list[dict]) -> dict[str, list[dict] | None]:
         """Busy events per attendee address over the whole search span; None for people outside the tenant."""
@@ -1354,9 +1361,9 @@ def _suggestion(order: int, candidate: tuple, duration: timedelta, locations: li
            "locations": locations,
            "meetingTimeSlot": {"start": graph_time(start), "end": graph_time(start + duration)}}
     if reasons:
-        out["suggestionReason"] = "Suggested because it is one of the nearest times when all attendees are " \
-                                  "available." if confidence >= 100 else "Suggested because it is one of the " \
-                                                                         "nearest times when most attendees are available."
+        who = "all" if confidence >= 100 else "most"
+        out["suggestionReason"] = f"Suggested because it is one of the nearest times when {who} attendees are "\
+                                  "available."
     return out
 
 

@@ -337,7 +337,7 @@ class TeamsState:
         item = _require_message(thread, mid)
         updated = copy.deepcopy(item)
         updated["deletedDateTime"] = _touch(updated, thread)
-        updated["body"] = {"contentType": "text", "content": ""}
+        pass
         updated["mentions"], updated["attachments"], updated["reactions"] = [], [], []
         thread.store.coll.update(mid, updated, frozenset({"deletedDateTime", "body", "lastModifiedDateTime", "etag"}))
         return updated

@@ -1,0 +1,147 @@
+"""The `graphsync` command line: sync, demo and the tenant simulator.
+
+Every command exits 0 on success and non-zero with one human-readable line otherwise; `--debug`
+shows the traceback instead. Secrets never reach the output: settings and errors mask them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from connectors.graph import AuthError, GraphClientError
+from connectors.settings import SettingsError, load_settings
+from connectors.simulator import content
+from connectors.simulator.server import Endpoints, Simulator
+from connectors.simulator.tenant import TenantConfig
+from pipelines.reporting import print_summary
+from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
+from warehouse import Warehouse, WarehouseError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A failure whose message is already the one line the user should read."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("graphsync: interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
+        return 130
+    except (CommandError, SettingsError, AuthError, GraphClientError, WarehouseError, LookupError) as exc:
+        if args.debug:
+            raise
+        print(f"graphsync: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphsync", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sync = commands.add_parser("sync", help="sync the configured tenant into the warehouse")
+    sync.add_argument("--only", type=_tables, default=ALL_TABLES, metavar="TABLE,...",
+                      help=f"tables to sync (default: all of {', '.join(ALL_TABLES)})")
+    sync.add_argument("--user", action="append", default=[], metavar="ID_OR_UPN", help="only these mailboxes")
+    sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
+    sync.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
+    sync.add_argument("--quiet", action="store_true", help="no progress lines")
+    sync.set_defaults(handler=run_sync)
+
+    demo = commands.add_parser("demo", help="sync the built-in tenant simulator, change it, sync again")
+    demo.add_argument("--db", default="graphsync-demo.duckdb", help="warehouse file for the demo")
+    demo.add_argument("--scale", choices=["small", "medium"], default="small")
+    demo.set_defaults(handler=run_demo)
+
+    simulator = commands.add_parser("simulator", help="the Graph tenant simulator")
+    sim_commands = simulator.add_subparsers(dest="simulator_command", required=True)
+    serve = sim_commands.add_parser("serve", help="serve the simulator over HTTPS until interrupted")
+    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument("--seed", type=int, default=42)
+    serve.add_argument("--scale", choices=sorted(content.SCALES), default="small")
+    serve.add_argument("--state-dir", default=".graphsync/simulator", help="where the CA certificate is written")
+    serve.set_defaults(handler=run_serve)
+    return parser
+
+
+def _tables(value: str) -> tuple[str, ...]:
+    tables = tuple(t.strip() for t in value.split(",") if t.strip())
+    unknown = [t for t in tables if t not in ALL_TABLES]
+    if unknown or not tables:
+        raise argparse.ArgumentTypeError(f"unknown table {', '.join(unknown) or value!r}; "
+                                         f"choose from {', '.join(ALL_TABLES)}")
+    return tables
+
+
+# -- sync ------------------------------------------------------------------------------------------
+def run_sync(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.db:
+        env["GRAPHSYNC_DB"] = args.db
+    settings = load_settings(env)
+    warehouse = Warehouse(settings.db_path)
+    options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full)
+    progress = None if args.quiet else _progress_printer()
+    report = asyncio.run(TenantSync(settings, warehouse, options, on_progress=progress).run())
+    print_summary(report)
+    return _exit_code(report)
+
+
+def _progress_printer() -> Callable[[str], None]:
+    return lambda line: print(f"  … {line}", file=sys.stderr, flush=True)
+
+
+def _exit_code(report: SyncReport) -> int:
+    if not report.failed:
+        return 0
+    first_user, first_error = next(iter(report.failed.items()))
+    raise CommandError(f"{len(report.failed)} mailbox(es) could not be synced, e.g. {first_user}: {first_error}")
+
+
+# -- simulator -------------------------------------------------------------------------------------
+def run_serve(args: argparse.Namespace) -> int:
+    config = TenantConfig(seed=args.seed, scale=content.SCALES[args.scale])
+    simulator = Simulator(config, state_dir=Path(args.state_dir), port=args.port)
+
+    def announce(endpoints: Endpoints) -> None:
+        print(f"# graphsync tenant simulator ({args.scale}, seed {args.seed}); paste into .env:")
+        for key, value in endpoints.env().items():
+            print(f"{key}={value}")
+        print(f"# token URL {endpoints.token_url}\n# API URL   {endpoints.api_url}\n# CA path   {endpoints.ca_path}",
+              flush=True)
+
+    try:
+        simulator.serve_forever(on_ready=announce)
+    except OSError as exc:
+        raise CommandError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    return 0
+
+
+# -- demo ------------------------------------------------------------------------------------------
+def run_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import Demo
+
+    with tempfile.TemporaryDirectory(prefix="graphsync-demo-") as state_dir:
+        Demo(Path(args.db), args.scale, Path(state_dir)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Human-readable summaries of a sync, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+from pipelines.sync.tenant import SyncReport
+
+
+def summary_rows(report: SyncReport) -> list[tuple[str, int, int, int, int]]:
+    """(table, items received, upserted, tombstoned, pages) per table the sync touched."""
+    by_table = report.writer.counts.by_table if report.writer else {}
+    rows = []
+    for name, stats in sorted(report.streams.items()):
+        counts = by_table.get(name)
+        rows.append((name, stats.items, counts.upserted if counts else 0, counts.tombstoned if counts else 0,
+                     stats.pages))
+    return rows
+
+
+def print_summary(report: SyncReport, title: str = "sync finished") -> None:
+    rows = summary_rows(report)
+    items = sum(r[1] for r in rows)
+    print(f"\n{title} in {report.seconds:.1f} s: {len(report.mailboxes)} mailboxes, "
+          f"{report.requests:,} requests, {report.seconds_throttled:.1f} s throttled, "
+          f"{items / max(report.seconds, 1e-6):,.0f} items/s")
+    print(f"  {'table':<14}{'received':>10}{'upserted':>10}{'tombstoned':>12}{'pages':>8}")
+    for table, received, upserted, tombstoned, pages in rows:
+        print(f"  {table:<14}{received:>10,}{upserted:>10,}{tombstoned:>12,}{pages:>8,}")
+    for user, error in report.failed.items():
+        print(f"  ! mailbox {user}: {error}")
