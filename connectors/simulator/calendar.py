@@ -1117,7 +1117,7 @@ class CalendarArea:
 
         def render_removed(change: Collapsed) -> list[dict]:
             start, end = window()
-            gone = {event_id(change.key, immutable)} | state.earlier_ids(change.key, start, end, immutable)
+            gone = {event_id(change.key, immutable)}
             return [_removed_event(i) for i in sorted(gone)]
 
         src.expand = expand

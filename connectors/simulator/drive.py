@@ -370,7 +370,7 @@ class Drive:
 
     def _touch_ancestors(self, folder_id: str | None) -> None:
         """A folder's contents changed: new eTag/cTag on it and every folder above it."""
-        chain = []
+        chain = [] if folder_id is None else [folder_id, *self.ancestors(folder_id)]
         for key in chain:
             item = self.get(key)
             if item is None:

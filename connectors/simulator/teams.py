@@ -325,10 +325,10 @@ class TeamsState:
         updated.update(copy.deepcopy(fields))
         touched = set(fields) | {"lastModifiedDateTime", "etag"}
         if "body" in fields:
-            updated["lastEditedDateTime"] = _touch(updated, thread)
+            updated["lastEditedDateTime"] = _touch(updated)
             touched.add("lastEditedDateTime")
         else:
-            _touch(updated, thread)
+            _touch(updated)
         thread.store.coll.update(mid, updated, frozenset(touched))
         return updated
 
@@ -336,8 +336,8 @@ class TeamsState:
         """Teams keeps a deleted message in place: deletedDateTime set, body emptied."""
         item = _require_message(thread, mid)
         updated = copy.deepcopy(item)
-        updated["deletedDateTime"] = _touch(updated, thread)
-        pass
+        updated["deletedDateTime"] = _touch(updated)
+        updated["body"] = {"contentType": "text", "content": ""}
         updated["mentions"], updated["attachments"], updated["reactions"] = [], [], []
         thread.store.coll.update(mid, updated, frozenset({"deletedDateTime", "body", "lastModifiedDateTime", "etag"}))
         return updated
@@ -359,7 +359,7 @@ def _require_message(thread: Thread, mid: str) -> Item:
     return item
 
 
-def _touch(item: Item, thread: Thread) -> str:
+def _touch(item: Item) -> str:
     """Bump lastModifiedDateTime and the etag (Teams etags are the modification time in ms)."""
     now = datetime.now(UTC)
     ms = max(epoch_ms(now), int(item.get("etag") or 0) + 1)

@@ -1,0 +1,25 @@
+"""graphsync's Dagster code location: only assembly here; each Graph area lives in pipelines/defs/."""
+
+import dagster as dg
+
+from pipelines.defs.directory.assets import users, users_have_unique_ids
+from pipelines.defs.mail.assets import live_messages_have_live_folders, mail, messages_have_unique_keys
+from pipelines.defs.mail.automation import (
+    directory_hourly,
+    mailbox_partitions,
+    mailboxes_hourly,
+    sync_directory,
+    sync_mailboxes,
+)
+from pipelines.resources import GraphResource, WarehouseResource
+
+defs = dg.Definitions(
+    assets=[users, mail],
+    asset_checks=[users_have_unique_ids, messages_have_unique_keys, live_messages_have_live_folders],
+    jobs=[sync_directory, sync_mailboxes],
+    schedules=[directory_hourly, mailboxes_hourly],
+    sensors=[mailbox_partitions],
+    resources={"graph": GraphResource(), "warehouse": WarehouseResource()},
+    # Each run is one process that paces its own Graph calls; Graph, not CPU, is the bottleneck.
+    executor=dg.in_process_executor,
+)

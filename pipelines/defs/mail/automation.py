@@ -1,0 +1,58 @@
+"""Keeping mailbox partitions current and syncing them in batches."""
+
+
+import dagster as dg
+
+from pipelines.partitions import mailboxes
+from pipelines.resources import WarehouseResource
+
+BATCH_SIZE = 25  # mailboxes per run: amortises run start-up without one run per mailbox
+
+sync_mailboxes = dg.define_asset_job(
+    "sync_mailboxes", selection=dg.AssetSelection.assets("mail_folders", "messages"), partitions_def=mailboxes,
+    description="Mail folders and messages of a batch of mailboxes (one partition range per run).",
+)
+sync_directory = dg.define_asset_job("sync_directory", selection=dg.AssetSelection.assets("users"),
+                                     description="The tenant's users.")
+
+
+@dg.sensor(minimum_interval_seconds=60, description="One `mailboxes` partition per live user in the warehouse.")
+def mailbox_partitions(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    try:
+        frame = warehouse.warehouse().query_df("SELECT id FROM users WHERE _deleted_at IS NULL")
+    except Exception as exc:  # noqa: BLE001 - no warehouse yet is a normal state before the first sync
+        return dg.SensorResult(skip_reason=f"users table not readable yet: {exc}")
+    live = set(frame["id"])
+    known = set(context.instance.get_dynamic_partitions(mailboxes.name))
+    requests = []
+    if live - known:
+        requests.append(mailboxes.build_add_request(sorted(live - known)))
+    if known - live:
+        requests.append(mailboxes.build_delete_request(sorted(known - live)))
+    if not requests:
+        return dg.SensorResult(skip_reason="mailbox partitions are up to date")
+    return dg.SensorResult(dynamic_partitions_requests=requests)
+
+
+def batched_run_requests(keys: list[str], batch_size: int = BATCH_SIZE) -> list[dg.RunRequest]:
+    """One run per consecutive range of `batch_size` mailbox partitions."""
+    requests = []
+    for start in range(0, len(keys), batch_size):
+        chunk = keys[start : start + batch_size]
+        requests.append(dg.RunRequest(
+            run_key=None,
+            tags={"dagster/asset_partition_range_start": chunk[0], "dagster/asset_partition_range_end": chunk[-1]},
+        ))
+    return requests
+
+
+@dg.schedule(job=sync_mailboxes, cron_schedule="15 * * * *", description="Hourly incremental mail sync.")
+def mailboxes_hourly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    keys = list(context.instance.get_dynamic_partitions(mailboxes.name))
+    if not keys:
+        return dg.SkipReason("no mailbox partitions yet: sync users first")
+    return batched_run_requests(keys)
+
+
+directory_hourly = dg.ScheduleDefinition(job=sync_directory, cron_schedule="5 * * * *",
+                                         description="Hourly incremental directory sync.")

@@ -1,0 +1,65 @@
+"""Real Dagster runs of the assets against the simulator and a real DuckDB file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from connectors.simulator.server import Simulator
+from pipelines.definitions import defs
+from pipelines.defs.directory.assets import users, users_have_unique_ids
+from pipelines.defs.mail.assets import live_messages_have_live_folders, mail, messages_have_unique_keys
+from pipelines.defs.mail.automation import batched_run_requests, mailbox_partitions, mailboxes_hourly
+from pipelines.partitions import mailboxes
+from pipelines.resources import GraphResource, WarehouseResource
+from tests.integration.helpers import assert_exact
+
+
+def _resources(sim: Simulator, db: Path) -> dict[str, object]:
+    ep = sim.endpoints
+    graph = GraphResource(tenant_id=ep.tenant_id, client_id=ep.client_id, token_url=ep.token_url, api_url=ep.api_url,
+                          ca_bundle=str(ep.ca_path), env_file="/nonexistent")
+    return {"graph": graph, "warehouse": WarehouseResource(path=str(db))}
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_users_then_mailbox_partitions_then_batched_mail_run(sim: Simulator, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GRAPH_CLIENT_SECRET", sim.endpoints.client_secret)
+    db = tmp_path / "wh.duckdb"
+    resources = _resources(sim, db)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([users, users_have_unique_ids], instance=instance, resources=resources)
+        assert result.success
+        meta = result.asset_materializations_for_node("users")[0].metadata
+        assert meta["dagster/row_count"].value == 3 and meta["rows_upserted"].value == 3
+        assert meta["graph_requests"].value >= 1
+
+        sensor_result = mailbox_partitions(dg.build_sensor_context(instance=instance, resources=resources))
+        assert sensor_result.dynamic_partitions_requests
+        instance.add_dynamic_partitions(mailboxes.name, sensor_result.dynamic_partitions_requests[0].partition_keys)
+        keys = instance.get_dynamic_partitions(mailboxes.name)
+        assert sorted(keys) == sorted(sim.control("user_ids"))
+
+        requests = mailboxes_hourly(dg.build_schedule_context(instance=instance))
+        assert len(requests) == 1, "three mailboxes fit in one batched run"
+        tags = requests[0].tags
+        result = dg.materialize([mail, messages_have_unique_keys, live_messages_have_live_folders],
+                                instance=instance, resources=resources, tags=tags)
+        assert result.success
+        materialized = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+        by_asset = {m.asset_key.path[-1]: m.metadata for m in materialized}
+        assert by_asset["messages"]["rows_upserted"].value == 60
+        assert by_asset["mail_folders"]["dagster/row_count"].value == 30
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks == {"messages_have_unique_keys": True, "live_messages_have_live_folders": True}
+    assert_exact(sim, db)
+
+
+def test_batches_split_many_mailboxes() -> None:
+    requests = batched_run_requests([f"u{i:03d}" for i in range(60)], batch_size=25)
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in requests] == [("u000", "u024"), ("u025", "u049"), ("u050", "u059")]
