@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
     sync.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
     sync.add_argument("--quiet", action="store_true", help="no progress lines")
+    sync.add_argument("--page-size", type=int, metavar="N", help="items per Graph page (Prefer: odata.maxpagesize)")
+    sync.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS",
+                      help="how long to wait for another process holding the warehouse (default 60)")
     sync.set_defaults(handler=run_sync)
 
     demo = commands.add_parser("demo", help="sync the built-in tenant simulator, change it, sync again")
@@ -96,8 +99,8 @@ def run_sync(args: argparse.Namespace) -> int:
     if args.db:
         env["GRAPHSYNC_DB"] = args.db
     settings = load_settings(env)
-    warehouse = Warehouse(settings.db_path)
-    options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full)
+    warehouse = Warehouse(settings.db_path, lock_timeout_s=args.lock_timeout)
+    options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size)
     progress = None if args.quiet else _progress_printer()
     report = asyncio.run(TenantSync(settings, warehouse, options, on_progress=progress).run())
     print_summary(report)

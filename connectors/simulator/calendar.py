@@ -1117,10 +1117,10 @@ class CalendarArea:
 
         def render_removed(change: Collapsed) -> list[dict]:
             start, end = window()
-            gone = {event_id(change.key, immutable)}
+            gone = {event_id(change.key, immutable)} | state.earlier_ids(change.key, start, end, immutable)
             return [_removed_event(i) for i in sorted(gone)]
 
-        src.expand = expand
+        src.expand = expand  # the engine renders through expand; render_full only serves sources without one
         src.render_full = lambda k, v: (expand(k, v) or [None])[0]
         src.render_removed = render_removed
         return _serve_delta(req, self.tenant, src)

@@ -12,7 +12,7 @@ import pytest
 from connectors.simulator.server import Simulator
 from tests.conftest import GraphTestClient
 
-SDK_PYTHON = os.environ.get("GRAPHSYNC_SDK_PYTHON", str(Path(".venv-sdk/bin/python").resolve()))
+SDK_PYTHON = os.environ.get("GRAPHSYNC_SDK_PYTHON", str(Path(".venv-sdk/bin/python").absolute()))
 SCRIPT = Path(__file__).parent.parent / "sdk" / "sdk_client.py"
 
 pytestmark = pytest.mark.skipif(not Path(SDK_PYTHON).exists(),

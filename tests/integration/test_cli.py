@@ -1,0 +1,131 @@
+"""`graphsync` as a user runs it: real processes, real simulator, real DuckDB file."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.simulator.server import Simulator
+from tests.conftest import start_simulator
+from tests.integration.helpers import assert_exact, warehouse_state
+
+GRAPHSYNC = [sys.executable, "-m", "pipelines.cli"]
+
+
+def _env(sim: Simulator, db: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "GRAPHSYNC_"))}
+    env.update(sim.endpoints.env())
+    env["GRAPHSYNC_DB"] = str(db)
+    env.update(overrides)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(GRAPHSYNC + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _assert_one_line_error(run: subprocess.CompletedProcess, *needles: str) -> None:
+    assert run.returncode != 0
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("graphsync: error: ")
+    assert "Traceback" not in run.stderr + run.stdout
+    for needle in needles:
+        assert needle.lower() in lines[0].lower(), lines[0]
+
+
+def test_sync_command_is_exact_and_prints_a_summary(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run = _run(["sync"], _env(sim, db), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "messages" in run.stdout and "upserted" in run.stdout
+    assert sim.endpoints.client_secret not in run.stdout + run.stderr
+    assert_exact(sim, db)
+
+
+@pytest.mark.parametrize(("overrides", "needles"), [
+    ({"GRAPH_TENANT_ID": ""}, ["GRAPH_TENANT_ID"]),
+    ({"GRAPH_CLIENT_SECRET": ""}, ["GRAPH_CLIENT_SECRET"]),
+    ({"GRAPH_TOKEN_URL": "http://127.0.0.1:1/t/oauth2/v2.0/token"}, ["GRAPH_TOKEN_URL"]),
+    ({"GRAPH_CA_BUNDLE": "/no/such/ca.pem"}, ["GRAPH_CA_BUNDLE"]),
+    ({"GRAPH_CLIENT_SECRET": "wrong-secret-value"}, ["AADSTS7000215"]),
+    ({"GRAPH_API_URL": "https://127.0.0.1:9/v1.0"}, ["127.0.0.1:9"]),
+    ({"GRAPHSYNC_DB": "/no/such/folder/wh.duckdb"}, ["/no/such/folder", "does not exist"]),
+])
+def test_bad_input_gives_one_line_and_stores_nothing(sim: Simulator, tmp_path: Path, overrides: dict[str, str],
+                                                      needles: list[str]) -> None:
+    db = tmp_path / "wh.duckdb"
+    run = _run(["sync"], _env(sim, db, **overrides), tmp_path)
+    _assert_one_line_error(run, *needles)
+    secret = overrides.get("GRAPH_CLIENT_SECRET") or sim.endpoints.client_secret
+    assert secret not in run.stderr + run.stdout
+    if db.exists():
+        assert warehouse_state(db)["messages"] == set(), "nothing is marked synced that was not stored"
+
+
+def test_unreachable_token_host(sim: Simulator, tmp_path: Path) -> None:
+    env = _env(sim, tmp_path / "wh.duckdb", GRAPH_TOKEN_URL="https://127.0.0.1:9/t/oauth2/v2.0/token")
+    _assert_one_line_error(_run(["sync"], env, tmp_path), "127.0.0.1:9")
+
+
+def test_lock_held_longer_than_the_wait_limit(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    env = _env(sim, db)
+    assert _run(["sync", "--only", "users"], env, tmp_path).returncode == 0
+    with open(f"{db}.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        run = _run(["sync", "--lock-timeout", "1.5"], env, tmp_path)
+        waited = time.monotonic() - started
+    _assert_one_line_error(run, "lock")
+    assert waited >= 1.5
+
+
+def test_debug_shows_the_traceback(sim: Simulator, tmp_path: Path) -> None:
+    run = _run(["--debug", "sync"], _env(sim, tmp_path / "wh.duckdb", GRAPH_TENANT_ID=""), tmp_path)
+    assert run.returncode != 0 and "Traceback" in run.stderr
+
+
+def test_sigkill_at_random_points_then_rerun_is_exact(tmp_path: Path) -> None:
+    sim = start_simulator(tmp_path / "sim", scale="small")
+    try:
+        sim.control("set_throttle", latency_s=0.004)  # spread the sync over a few seconds
+        db = tmp_path / "wh.duckdb"
+        env = _env(sim, db)
+        rng = random.Random(20261127)
+        for attempt in range(4):
+            proc = subprocess.Popen(GRAPHSYNC + ["sync", "--page-size", "25", "--quiet"], env=env, cwd=tmp_path,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(rng.uniform(0.8, 3.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            if attempt == 1:  # the tenant changes between a killed run and its rerun
+                user = sim.control("user_ids")[0]
+                created = sim.control("create_message", user=user, folder="inbox")
+                sim.control("move_message", user=user, message_id=created["id"], folder="archive")
+        final = _run(["sync", "--page-size", "25", "--quiet"], env, tmp_path)
+        assert final.returncode == 0, final.stderr
+        assert_exact(sim, db)
+    finally:
+        sim.stop()
+
+
+def test_twenty_mailboxes_of_two_thousand_messages_in_one_sync(tmp_path: Path) -> None:
+    sim = start_simulator(tmp_path / "sim", scale="medium")
+    try:
+        db = tmp_path / "wh.duckdb"
+        run = _run(["sync"], _env(sim, db), tmp_path, timeout=600)
+        assert run.returncode == 0, run.stderr
+        state = warehouse_state(db)
+        assert len(state["users"]) == 20 and len(state["messages"]) == 40_000
+        assert_exact(sim, db)
+    finally:
+        sim.stop()
