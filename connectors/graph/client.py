@@ -59,6 +59,7 @@ IMMUTABLE_ID_PREFERENCE = 'IdType="ImmutableId"'
 _OUTLOOK_SEGMENTS = frozenset({"messages", "mailfolders", "events", "calendar", "calendarview", "calendars"})
 _USER_SCOPED_PATH = re.compile(r"^/users/([^/?#]+)/")
 # Transport failures where the request provably never reached the server: safe to resend any method.
+MAX_CONNECT_RETRIES = 3
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Characters left readable in query strings we build (Graph docs write $filter=... this way).
 _QUERY_SAFE = "$'(),:/@"
@@ -295,14 +296,19 @@ class GraphClient:
         client_request_id = str(uuid.uuid4())  # kept across retries so they correlate server-side
         deadline = self._clock() + self._retry_budget_s
         retry_number = 0
+        refused = 0
         renewed_token = False
         while True:
             try:
                 attempt = await self._attempt(method, target, headers, content, client_request_id)
             except httpx.TransportError as exc:
                 delay = backoff_seconds(retry_number, self._jitter)
-                if not self._transport_retry_allowed(exc, idempotent) or not self._may_wait(
-                    delay, deadline, retry_number
+                refused += isinstance(exc, httpx.ConnectError)
+                if (
+                    not self._transport_retry_allowed(exc, idempotent)
+                    or not self._may_wait(delay, deadline, retry_number)
+                    # A host that keeps refusing connections is misconfigured, not busy: fail in seconds.
+                    or refused > MAX_CONNECT_RETRIES
                 ):
                     raise self._transport_failure(exc, method, target, retry_number, idempotent) from None
                 await self._wait(delay, f"{type(exc).__name__} on {method} {target.path}")
@@ -389,7 +395,7 @@ class GraphClient:
     def _transport_failure(
         self, exc: httpx.TransportError, method: str, target: _Target, retries: int, idempotent: bool
     ) -> GraphUnreachable:
-        host = self._api.host
+        host = self._api.netloc.decode()
         if is_certificate_failure(exc):
             reason = "TLS certificate verification failed (is GRAPH_CA_BUNDLE the right CA?)"
         else:

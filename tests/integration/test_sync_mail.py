@@ -70,3 +70,46 @@ def test_lost_sync_state_recovers_exactly(sim: Simulator, tmp_path: Path) -> Non
     report = run_sync(sim, db)
     assert report.stream("messages").restarts > 0
     assert_exact(sim, db)
+
+
+def test_throttling_storm_ends_exact(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    sim.control("set_faults", rules=[
+        {"status": 429, "path": "/messages/delta", "probability": 0.3, "retry_after": 0.05},
+        {"status": 503, "path": "/mailFolders/delta", "probability": 0.3, "retry_after": None},
+        {"status": 504, "path": "^/users/delta", "times": 2, "retry_after": None},
+        {"status": 0, "path": "/messages/delta", "every": 9},  # dropped connections
+    ])
+    sim.control("set_throttle", latency_s=0.01)
+    report = run_sync(sim, db, page_size=5)
+    fired = sum(rule["fired"] for rule in sim.control("faults"))
+    assert fired > 20 and report.retries >= fired
+    assert report.seconds_throttled > 0
+    assert_exact(sim, db)
+
+
+def test_token_expiring_mid_run_is_renewed(sim: Simulator, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    db = tmp_path / "wh.duckdb"
+    sim.control("set_throttle", latency_s=0.02)
+    expired = threading.Event()
+
+    def expire_after_some_requests() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(sim.control("journal")) >= 15:
+                sim.control("expire_tokens")
+                expired.set()
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=expire_after_some_requests)
+    killer.start()
+    run_sync(sim, db, page_size=3)
+    killer.join()
+    assert expired.is_set()
+    assert sim.control("tokens_issued") == 2
+    assert any(e["status"] == 401 for e in sim.control("journal"))
+    assert_exact(sim, db)
