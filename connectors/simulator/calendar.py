@@ -1127,7 +1127,7 @@ class CalendarArea:
 
     # -- scheduling ------------------------------------------------------------------------------
     def get_schedule(self, req: Request) -> Response:
-        body = _object_body(req)
+        body = req.action_params()
         schedules = body.get("schedules")
         if not isinstance(schedules, list) or not schedules or "startTime" not in body or "endTime" not in body:
             raise bad_request("schedules, startTime and endTime are required.", "ErrorInvalidParameter")
@@ -1164,7 +1164,7 @@ class CalendarArea:
                 "workingHours": _working_hours()}
 
     def find_meeting_times(self, req: Request) -> Response:
-        body = _object_body(req)
+        body = req.action_params()
         state = self.state(req)
         duration = _duration(body.get("meetingDuration") or "PT30M")
         constraint = body.get("timeConstraint") or {}

@@ -769,7 +769,7 @@ class DriveArea:
     def create_link(self, req: Request) -> Response:
         drive = self.drive(req)
         key, _ = drive.find(self._item_param(req))
-        body = req.json()
+        body = req.action_params()
         link_type = body.get("type") if isinstance(body, dict) else None
         if link_type not in ("view", "edit", "embed"):
             raise bad_request("The type property must be one of view, edit or embed.", "invalidRequest")

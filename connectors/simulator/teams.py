@@ -693,7 +693,7 @@ class TeamsArea:
 
     def _add_members(self, req: Request, store: Store, container: str) -> Response:
         """conversationMember: add: 200 when every member was added, 207 when some were not."""
-        values = req.json().get("values")
+        values = req.action_params().get("values")
         if not isinstance(values, list) or not values:
             raise bad_request("The 'values' parameter is required.")
         results = []

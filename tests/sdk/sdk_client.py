@@ -21,11 +21,16 @@ from kiota_abstractions.authentication import (
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.body_type import BodyType
+from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
+from msgraph.generated.models.event import Event
 from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.message import Message
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import (
+    DeltaRequestBuilder as CalendarDeltaBuilder,
+)
 from msgraph.generated.users.item.messages.item.move.move_post_request_body import MovePostRequestBody
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
@@ -112,6 +117,39 @@ async def main() -> dict:
     out["sent"] = True
     await user.messages.by_message_id(moved.id).delete()
     out["deleted"] = moved.id
+
+    # Calendar: create an event (201) and read the calendarView delta of a window.
+    event = await user.events.post(Event(
+        subject="SDK meeting", start=DateTimeTimeZone(date_time="2026-11-02T10:00:00", time_zone="UTC"),
+        end=DateTimeTimeZone(date_time="2026-11-02T10:30:00", time_zone="UTC")))
+    out["event_id"] = event.id
+    window = CalendarDeltaBuilder.DeltaRequestBuilderGetQueryParameters(
+        start_date_time="2026-10-01T00:00:00Z", end_date_time="2026-12-01T00:00:00Z")
+    view = await user.calendar_view.delta.get(request_configuration=RequestConfiguration(query_parameters=window))
+    subjects = []
+    while True:
+        subjects += [e.subject for e in view.value or []]
+        if not view.odata_next_link:
+            break
+        view = await user.calendar_view.delta.with_url(view.odata_next_link).get()
+    out["calendar_subjects"] = subjects
+
+    # OneDrive: list the root's children and download a file (302 to a pre-authenticated URL).
+    drive = await user.drive.get()
+    children = await client.drives.by_drive_id(drive.id).items.by_drive_item_id("root").children.get()
+    files = [c for c in children.value or [] if c.file is not None] or []
+    folders = [c for c in children.value or [] if c.folder is not None]
+    out["drive_folders"] = sorted(f.name for f in folders)
+    if not files and folders:
+        inner = await client.drives.by_drive_id(drive.id).items.by_drive_item_id(folders[0].id).children.get()
+        files = [c for c in inner.value or [] if c.file is not None]
+    if files:
+        data = await client.drives.by_drive_id(drive.id).items.by_drive_item_id(files[0].id).content.get()
+        out["download"] = {"name": files[0].name, "size": files[0].size, "bytes": len(data or b"")}
+
+    # Teams: list teams and a channel's messages.
+    teams = await client.teams.get()
+    out["teams"] = sorted(t.display_name for t in teams.value or [])
 
     # Errors parse into ODataError with Graph's code.
     try:

@@ -38,6 +38,10 @@ def test_msgraph_sdk_pages_parses_and_writes(sim: Simulator, graph: GraphTestCli
     assert seen["patched_subject"] == "SDK draft v2"
     assert seen["moved_parent"] == sim.control("folder_id", user=users[0]["id"], folder="archive")
     assert seen["error_code"] == "ErrorItemNotFound" and seen["error_status"] == 404
+    assert "SDK meeting" in seen["calendar_subjects"] and len(seen["calendar_subjects"]) > 3
+    assert "Documents" in seen["drive_folders"]
+    assert seen["download"]["bytes"] == seen["download"]["size"] > 0
+    assert len(seen["teams"]) == 2
     delivered = sim.control("mailbox_state", user=users[1]["id"])["messages"].values()
     assert any(m["subject"] == "SDK sendMail" for m in delivered)
     statuses = {(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in sim.control("journal")}

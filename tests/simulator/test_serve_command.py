@@ -1,0 +1,59 @@
+"""`graphsync simulator serve` runs on its own and prints settings ready for .env."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_prints_env_lines_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "simulator", "serve", "--port", str(port),
+                             "--scale", "tiny", "--state-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        settings: dict[str, str] = {}
+        assert proc.stdout is not None
+        while "GRAPH_CA_BUNDLE" not in settings:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "simulator exited"
+            key, sep, value = line.strip().partition("=")
+            if sep and not key.startswith("#"):
+                settings[key] = value
+        assert set(settings) == {"GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET", "GRAPH_TOKEN_URL",
+                                 "GRAPH_API_URL", "GRAPH_CA_BUNDLE"}
+        assert settings["GRAPH_API_URL"] == f"https://127.0.0.1:{port}/v1.0"
+        with httpx.Client(verify=settings["GRAPH_CA_BUNDLE"]) as http:
+            token = http.post(settings["GRAPH_TOKEN_URL"], data={
+                "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
+                "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+            users = http.get(settings["GRAPH_API_URL"] + "/users",
+                             headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert users.status_code == 200 and len(users.json()["value"]) == 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it.
+        assert proc.wait(15) in (0, -signal.SIGTERM)
+
+
+def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "pipelines.cli", "simulator", "serve", "--port", str(port),
+                              "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert run.stderr.strip().startswith("graphsync: error: cannot serve on 127.0.0.1:")
+    assert "Traceback" not in run.stderr
