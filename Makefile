@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SDK_STAMP := $(SDK_VENV)/.installed
 
-.PHONY: install demo test lint bench sdk-venv serve clean
+.PHONY: install demo test lint bench sdk-venv serve dagster clean
 
 install: $(STAMP)
 
@@ -44,3 +44,8 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) .graphsync .pytest_cache
+
+# Dagster's UI on http://127.0.0.1:3000 with this project's instance settings (dagster.yaml).
+dagster: $(STAMP)
+	mkdir -p .dagster_home && cp dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home env --default-signal=INT,TERM $(BIN)/dagster dev -m pipelines.definitions

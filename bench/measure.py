@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -40,7 +41,7 @@ def run_child(cmd: list[str], env: dict[str, str], cwd: Path, timeout_s: float =
     return ChildRun(seconds=seconds, peak_rss_mb=rusage.ru_maxrss / 1024, stdout=stdout, stderr=stderr)
 
 
-def _wait(proc: subprocess.Popen[str], timeout_s: float) -> tuple[int, os.struct_rusage]:  # type: ignore[name-defined]
+def _wait(proc: subprocess.Popen[str], timeout_s: float) -> tuple[int, resource.struct_rusage]:
     deadline = time.monotonic() + timeout_s
     while True:
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
