@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors.simulator.server import Simulator
-from tests.integration.helpers import assert_exact, run_sync
+from tests.integration.helpers import assert_exact, run_sync, warehouse_state
+from warehouse import Warehouse
 
 
 def test_initial_sync_is_exact(sim: Simulator, tmp_path: Path) -> None:
@@ -113,3 +114,41 @@ def test_token_expiring_mid_run_is_renewed(sim: Simulator, tmp_path: Path) -> No
     assert sim.control("tokens_issued") == 2
     assert any(e["status"] == 401 for e in sim.control("journal"))
     assert_exact(sim, db)
+
+
+def test_only_some_mailboxes_and_full_resync(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db, tables=("users",))
+    users = sim.control("users_state")
+    first = sorted(users)[0]
+    upn = users[first]["userPrincipalName"]
+    report = run_sync(sim, db, tables=("mail_folders", "messages"), users=(upn.upper(),))
+    assert report.mailboxes == [first]
+    synced = {row[0] for row in warehouse_state(db)["messages"]}
+    assert synced == {first}
+
+    run_sync(sim, db)
+    mark = sim.control("journal_mark")
+    run_sync(sim, db, full=True)
+    first_calls = [c for c in sim.control("journal", since=mark) if c["path"].endswith("/delta")
+                   and "token" not in c["query"]]
+    assert len(first_calls) == 1 + 3 + 3 * 10, "--full starts every stream (users, folders, messages) over"
+    assert_exact(sim, db)
+
+
+def test_partial_update_keeps_the_other_columns(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db)
+    user = sim.control("user_ids")[0]
+    inbox = sim.control("folder_id", user=user, folder="inbox")
+    box = sim.control("mailbox_state", user=user)
+    target = sorted(mid for mid, m in box["messages"].items() if m["parentFolderId"] == inbox)[0]
+    sim.control("update_message", user=user, message_id=target,
+                fields={"isRead": False, "flag": {"flagStatus": "flagged"}})
+    run_sync(sim, db)
+    row = Warehouse(db).query_df(
+        "SELECT subject, body_content, from_address, is_read, _raw->>'$.flag.flagStatus' AS flag "
+        "FROM messages WHERE id = ?", [target]).iloc[0]
+    assert row["subject"] == box["messages"][target]["subject"]
+    assert row["body_content"] and row["from_address"]
+    assert not row["is_read"] and row["flag"] == "flagged"
