@@ -44,7 +44,21 @@ class SimProcess:
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=_repo_root())
         self.env = _read_announcement(self._proc)
         self._http = httpx.Client(base_url=self.origin, verify=self.ca_path, timeout=120.0)
+        self._wait_listening()
         return self
+
+    def _wait_listening(self) -> None:
+        # The announcement comes once the port is bound, a moment before uvicorn starts accepting.
+        assert self._http is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                self._http.post("/_sim/control/journal_mark", json={}).raise_for_status()
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def stop(self) -> None:
         if self._http is not None:
@@ -73,6 +87,12 @@ class SimProcess:
 
     def journal_mark(self) -> int:
         return int(self.control("journal_mark"))
+
+    def journal(self, since: int) -> list[dict[str, Any]]:
+        assert self._http is not None, "simulator not started"
+        response = self._http.get("/_sim/journal", params={"since": since})
+        response.raise_for_status()
+        return list(response.json()["value"])
 
     def requests_since(self, mark: int) -> int:
         """Graph requests the simulator answered after `mark` (the journal holds the last 200,000)."""

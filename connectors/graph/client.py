@@ -570,7 +570,13 @@ def _validate_batch(requests: list[dict[str, Any]]) -> None:
 
 
 def _ids_to_retry(pending: dict[str, dict[str, Any]], answered: dict[str, dict[str, Any]]) -> set[str]:
-    throttled = {k for k, r in answered.items() if r.get("status") == 429}
+    # An item "not now" is resent like a plain request would be: 429 always, 503/504 for reads and other
+    # idempotent methods only (a POST that timed out at the gateway may have been carried out).
+    throttled = {
+        k for k, r in answered.items()
+        if r.get("status") in (RETRYABLE_STATUSES if pending[k]["method"] in IDEMPOTENT_METHODS
+                               else RETRYABLE_STATUSES_NON_IDEMPOTENT)
+    }
     # Items that failed only because a throttled item they depend on failed (424) go again too.
     blocked = {
         k

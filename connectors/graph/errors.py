@@ -7,7 +7,7 @@ opaque tokens that are useless to a reader and may be sensitive).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 # Graph signals "your delta/sync state is gone, start over" with 410 or with these codes
@@ -127,3 +127,15 @@ def error_request_id(body: Any) -> str | None:
 def one_line(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def error_from_answer(status: int, body: Any, headers: Mapping[str, str], method: str, path: str) -> GraphError:
+    """The exception for a Graph error answer that did not come as an HTTP response of its own
+    (a `$batch` item), matching what the client raises for the same answer over plain HTTP."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    codes = error_codes(body)
+    args = (status, codes[0] if codes else f"HTTP{status}", error_message(body),
+            lowered.get("request-id") or error_request_id(body), path)
+    if is_sync_state_lost(status, codes):
+        return SyncStateLost(*args, location=lowered.get("location"), method=method, body=body)
+    return GraphError(*args, method=method, body=body)

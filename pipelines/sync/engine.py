@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.graph import GraphClient, SyncStateLost
+from connectors.graph import SyncStateLost
+from pipelines.sync.fetch import PageFetcher
 from pipelines.sync.streams import Removal, StreamSpec
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState
@@ -73,7 +74,7 @@ def is_removed(spec: StreamSpec, item: dict[str, Any]) -> bool:
 class DeltaStream:
     spec: StreamSpec
     scope: dict[str, str]
-    client: GraphClient
+    fetcher: PageFetcher
     writer: BatchWriter
     flush_items: int = 5000
     stats: StreamStats = field(default_factory=StreamStats)
@@ -125,7 +126,7 @@ class DeltaStream:
         pending = PendingChanges()
         url = link
         while True:
-            page = await self.client.get(url, headers=self._headers())
+            page = await self.fetcher.get(url, self._headers())
             self.stats.pages += 1
             if self.on_page is not None:
                 self.on_page(len(page.get("value", [])))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from connectors.graph import GraphClient, GraphError
 from connectors.settings import GraphSettings
 from pipelines.sync.engine import DeltaStream, StreamStats
+from pipelines.sync.fetch import CoalescingFetcher, DirectFetcher, PageFetcher
 from pipelines.sync.streams import MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState, Warehouse
@@ -33,6 +34,7 @@ class SyncOptions:
     folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
     flush_items: int = 20_000
+    batch_requests: bool = True  # coalesce concurrent GETs into JSON $batch requests (see fetch.py)
 
 
 @dataclass
@@ -93,12 +95,13 @@ class TenantSync:
             self.report.writer = writer
             ticker = asyncio.create_task(writer.flush_periodically())
             reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None
+            fetcher = CoalescingFetcher(client) if self.options.batch_requests else DirectFetcher(client)
             try:
                 if "users" in self.options.tables:
-                    await self._run_stream(USERS, {}, client, writer, await self._states(USERS))
+                    await self._run_stream(USERS, {}, fetcher, writer, await self._states(USERS))
                     await writer.flush()  # mailboxes are read from the users table
                 if set(MAIL_TABLES) & set(self.options.tables):
-                    await self._sync_mailboxes(client, writer)
+                    await self._sync_mailboxes(fetcher, writer)
                 await writer.close()
             finally:
                 ticker.cancel()
@@ -119,18 +122,18 @@ class TenantSync:
     async def _states(self, spec: StreamSpec) -> dict[str, StreamState]:
         return await asyncio.to_thread(self.warehouse.load_states, spec.name)
 
-    async def _run_stream(self, spec: StreamSpec, scope: dict[str, str], client: GraphClient, writer: BatchWriter,
+    async def _run_stream(self, spec: StreamSpec, scope: dict[str, str], fetcher: PageFetcher, writer: BatchWriter,
                           states: dict[str, StreamState], track_ids: bool = False) -> DeltaStream:
         if self.options.page_size:
             spec = StreamSpec(**{**spec.__dict__, "page_size": self.options.page_size})
-        stream = DeltaStream(spec, scope, client, writer, flush_items=min(self.options.flush_items, 5000),
+        stream = DeltaStream(spec, scope, fetcher, writer, flush_items=min(self.options.flush_items, 5000),
                              track_ids=track_ids, on_page=self.progress.page)
         await stream.run(states.get(stream.scope_key))
         self.report.stream(spec.name).add(stream.stats)
         return stream
 
     # -- mailboxes -------------------------------------------------------------------------------
-    async def _sync_mailboxes(self, client: GraphClient, writer: BatchWriter) -> None:
+    async def _sync_mailboxes(self, fetcher: PageFetcher, writer: BatchWriter) -> None:
         mailboxes = await asyncio.to_thread(self._mailbox_ids)
         self.progress.mailboxes_total = len(mailboxes)
         folder_states = await self._states(MAIL_FOLDERS)
@@ -141,7 +144,7 @@ class TenantSync:
         async def one(user_id: str) -> None:
             async with gate:
                 try:
-                    await self._sync_mailbox(user_id, client, writer, folder_states, message_states,
+                    await self._sync_mailbox(user_id, fetcher, writer, folder_states, message_states,
                                              live_folders.get(user_id, set()))
                     self.report.mailboxes.append(user_id)
                 except GraphError as exc:
@@ -153,11 +156,11 @@ class TenantSync:
 
         await asyncio.gather(*(one(u) for u in mailboxes))
 
-    async def _sync_mailbox(self, user_id: str, client: GraphClient, writer: BatchWriter,
+    async def _sync_mailbox(self, user_id: str, fetcher: PageFetcher, writer: BatchWriter,
                             folder_states: dict[str, StreamState], message_states: dict[str, StreamState],
                             stored_folders: set[str]) -> None:
         scope = {"user_id": user_id}
-        folders = await self._run_stream(MAIL_FOLDERS, scope, client, writer, folder_states, track_ids=True)
+        folders = await self._run_stream(MAIL_FOLDERS, scope, fetcher, writer, folder_states, track_ids=True)
         if folders.was_full_round:
             current = set(folders.seen_ids)
         else:
@@ -171,7 +174,7 @@ class TenantSync:
 
         async def folder(folder_id: str) -> None:
             async with gate:
-                await self._run_stream(MESSAGES, {"user_id": user_id, "folder_id": folder_id}, client, writer,
+                await self._run_stream(MESSAGES, {"user_id": user_id, "folder_id": folder_id}, fetcher, writer,
                                        message_states)
 
         await asyncio.gather(*(folder(f) for f in sorted(current)))
