@@ -96,6 +96,9 @@ class Simulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
+        # Listen now: clients told the address (serve prints it before uvicorn starts) queue in the
+        # backlog instead of being refused.
+        sock.listen(1024)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, ssl_certfile=str(server_pem), ssl_keyfile=str(server_pem),
                                 log_level="critical", access_log=False, lifespan="off",
