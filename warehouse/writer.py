@@ -215,8 +215,11 @@ class Warehouse:
             self._ensure_schema_once(connection)
             connection.execute("BEGIN TRANSACTION")
             try:
-                for batch in batches:
-                    counts.add(batch.table, _apply_batch(connection, batch, moment))
+                upserts, removals = _plan(batches)
+                for table, rows in upserts.items():
+                    counts.add(table, _upsert(connection, TABLES[table], rows, moment))
+                for batch, removed in zip(batches, removals, strict=True):
+                    counts.add(batch.table, _tombstone(connection, batch, removed, moment))
                 _store_states(connection, [batch.state for batch in batches])
                 connection.execute("COMMIT")
             except BaseException:
@@ -249,16 +252,57 @@ def _validate(batch: PageBatch) -> None:
         raise WarehouseError(f"{batch.table}: every upserted object needs a string id")
 
 
-# -- one batch ------------------------------------------------------------------------------------
+# -- planning: many batches, few statements ---------------------------------------------------------
 
 
-def _apply_batch(connection: duckdb.DuckDBPyConnection, batch: PageBatch, now: datetime) -> ApplyCounts:
+@dataclass(frozen=True)
+class _Row:
+    scope_values: dict[str, str]
+    item: dict[str, Any]
+    partial: bool
+
+
+def _plan(batches: list[PageBatch]) -> tuple[dict[str, list[_Row]], list[list[str]]]:
+    """All upserts per table (in arrival order, later wins), and each batch's removals still due.
+
+    A sync hands over hundreds of small batches (one per mail folder) per call; running a staging
+    round per batch costs tens of milliseconds each, so upserts are merged into one set per table.
+    Within one stream (stream, scope) the last operation on an id wins, as the feed ordered them: a
+    restore after a removal drops the removal, a removal after an upsert drops the upsert.
+    Across streams, upserts run before removals; that is safe because a table fed by several
+    streams (messages, one per folder) guards its removals (see PageBatch.removal_guard): a removal
+    reported by a message's old folder never tombstones the row its new folder just wrote.
+    """
+    last_op: dict[tuple[str, str, str], tuple[int, _Row | None]] = {}  # (stream, scope, id) -> (batch, row)
+    for index, batch in enumerate(batches):
+        stream = (batch.state.stream, batch.state.scope)
+        for item in batch.upserts:
+            key = (*stream, item["id"])
+            previous = last_op.pop(key, None)
+            row = _Row(batch.scope_values, item, item["id"] in batch.partial_ids)
+            if previous is not None and previous[1] is not None:
+                earlier = previous[1]  # the same stream wrote this id twice in one call: merge in order
+                row = _Row(row.scope_values, {**earlier.item, **item}, earlier.partial and row.partial)
+            last_op[key] = (index, row)
+        for item_id in batch.removals:
+            last_op.pop((*stream, item_id), None)
+            last_op[(*stream, item_id)] = (index, None)
+    upserts: dict[str, list[_Row]] = {}
+    removals: list[list[str]] = [[] for _ in batches]
+    for (_stream, _scope, item_id), (index, row) in last_op.items():
+        if row is None:
+            removals[index].append(item_id)
+        else:
+            upserts.setdefault(batches[index].table, []).append(row)
+    return upserts, removals
+
+
+def _tombstone(connection: duckdb.DuckDBPyConnection, batch: PageBatch, removed: list[str],
+               now: datetime) -> ApplyCounts:
     spec = TABLES[batch.table]
     counts = ApplyCounts()
-    if batch.upserts:
-        _upsert(connection, spec, batch, now, counts)
-    if batch.removals:
-        counts.tombstoned += _tombstone_removed(connection, spec, batch, now)
+    if removed:
+        counts.tombstoned += _tombstone_removed(connection, spec, batch, removed, now)
     if batch.sweep_unseen is not None:
         counts.tombstoned += _sweep_unseen(connection, spec, batch, now)
     return counts
@@ -286,33 +330,29 @@ def _json_text_column(objects: list[dict[str, Any]]) -> pa.Array:
     return pa.LargeStringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
 
 
-def _stage_upserts(spec: TableSpec, batch: PageBatch) -> pa.Table:
-    """The batch as one Arrow table: scope columns, id, _raw (JSON text), _partial, _seq."""
-    count = len(batch.upserts)
+def _stage_upserts(spec: TableSpec, rows: list[_Row]) -> pa.Table:
+    """The rows as one Arrow table: scope columns, id, _raw (JSON text), _partial, _seq."""
     columns: dict[str, pa.Array] = {
-        name: pa.array([batch.scope_values[name]] * count, pa.string()) for name in spec.scope_columns
+        name: pa.array([row.scope_values[name] for row in rows], pa.string()) for name in spec.scope_columns
     }
-    ids = [item["id"] for item in batch.upserts]
-    columns["id"] = pa.array(ids, pa.string())
-    columns["_raw"] = _json_text_column(batch.upserts)
-    columns["_partial"] = pa.array([item_id in batch.partial_ids for item_id in ids], pa.bool_())
+    columns["id"] = pa.array([row.item["id"] for row in rows], pa.string())
+    columns["_raw"] = _json_text_column([row.item for row in rows])
+    columns["_partial"] = pa.array([row.partial for row in rows], pa.bool_())
     # Later duplicates win, like Graph's own ordering within a delta round.
-    columns["_seq"] = pa.array(range(count), pa.int64())
+    columns["_seq"] = pa.array(range(len(rows)), pa.int64())
     return pa.table(columns)
 
 
-def _upsert(
-    connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime, counts: ApplyCounts
-) -> None:
+def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_Row], now: datetime) -> ApplyCounts:
     """Stage the batch as Arrow, then: keys table, partial merges, counts, INSERT new, UPDATE stored.
 
     The wide ``_raw`` text is never copied into an intermediate table: the keys table holds only
     keys and flags, and the rows are written straight from the Arrow stage through a view.
     """
-    connection.register(_STAGE, _stage_upserts(spec, batch))
+    connection.register(_STAGE, _stage_upserts(spec, rows))
     try:
         _create_keys_table(connection, spec)
-        _create_patched_table(connection, spec, has_partials=bool(batch.partial_ids))
+        _create_patched_table(connection, spec, has_partials=any(row.partial for row in rows))
         connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {_MERGED} AS "
             f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, "
@@ -330,10 +370,7 @@ def _upsert(
         connection.execute(f"DROP TABLE IF EXISTS {_KEYS}")
         connection.execute(f"DROP TABLE IF EXISTS {_PATCHED}")
         connection.unregister(_STAGE)
-    counts.inserted += inserted
-    counts.updated += updated
-    counts.upserted += inserted + updated
-    counts.revived += revived
+    return ApplyCounts(upserted=inserted + updated, inserted=inserted, updated=updated, revived=revived)
 
 
 def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -406,11 +443,12 @@ def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, no
     )
 
 
-def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime) -> int:
+def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, removed: list[str],
+                       now: datetime) -> int:
     params: dict[str, Any] = {"now": now}
     scope = _scope_condition(spec, "t", params, batch.scope_values)
     guard = _scope_condition(spec, "t", params, batch.removal_guard or {})
-    connection.register(_REMOVED, pa.table({"id": pa.array(batch.removals, pa.string())}))
+    connection.register(_REMOVED, pa.table({"id": pa.array(removed, pa.string())}))
     try:
         row = connection.execute(
             f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "

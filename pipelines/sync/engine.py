@@ -126,7 +126,7 @@ class DeltaStream:
         pending = PendingChanges()
         url = link
         while True:
-            page = await self.fetcher.get(url, self._headers())
+            page = await self.fetcher.get(url, self._headers(), small=not full_round)
             self.stats.pages += 1
             if self.on_page is not None:
                 self.on_page(len(page.get("value", [])))

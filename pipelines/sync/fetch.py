@@ -21,14 +21,17 @@ BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
 
 
 class PageFetcher(Protocol):
-    async def get(self, url: str, headers: dict[str, str]) -> dict[str, Any]: ...
+    async def get(self, url: str, headers: dict[str, str], small: bool = False) -> dict[str, Any]:
+        """One page. `small`: the caller expects little data (an incremental round), so the GET may
+        wait a moment to share a `$batch` with others."""
+        ...
 
 
 @dataclass
 class DirectFetcher:
     client: GraphClient
 
-    async def get(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    async def get(self, url: str, headers: dict[str, str], small: bool = False) -> dict[str, Any]:
         return await self.client.get(url, headers=headers)
 
 
@@ -48,7 +51,11 @@ class CoalescingFetcher:
     _timer: asyncio.TimerHandle | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def get(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    async def get(self, url: str, headers: dict[str, str], small: bool = True) -> dict[str, Any]:
+        if not small:
+            # Full pages gain nothing from sharing a request and would serialise behind each other
+            # inside one batch; they go as plain, concurrent GETs.
+            return await self.client.get(url, headers=headers)
         waiting = _Waiting(url, headers, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         if len(self._queue) >= BATCH_LIMIT:

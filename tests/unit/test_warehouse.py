@@ -328,6 +328,16 @@ def test_same_row_written_by_two_batches_of_one_apply(wh: Warehouse) -> None:
     )
 
     stored = rows(wh)["m1"]
-    assert (counts.inserted, counts.updated, counts.tombstoned, counts.revived) == (1, 2, 1, 1)
+    # One apply collapses a stream's operations on an id in order (upsert, merge, remove, restore):
+    # the row is written once, with the final state.
+    assert (counts.inserted, counts.updated, counts.tombstoned, counts.revived) == (1, 0, 0, 0)
     assert stored["subject"] == "three" and str(stored["_deleted_at"]) == "NaT"
-    assert counts.by_table["messages"].upserted == 3
+    assert counts.by_table["messages"].upserted == 1
+
+
+def test_a_stream_removal_after_its_upsert_in_one_apply_wins(wh: Warehouse) -> None:
+    wh.apply([messages_batch([message("m1", subject="one")])], at(1))
+    wh.apply([messages_batch([message("m1", subject="two")]), messages_batch(removals=["m1"])], at(2))
+    stored = rows(wh)["m1"]
+    assert stored["subject"] == "one", "the upsert the same stream later removed is not written"
+    assert str(stored["_deleted_at"]) != "NaT"
