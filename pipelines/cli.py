@@ -16,9 +16,6 @@ from pathlib import Path
 
 from connectors.graph import AuthError, GraphClientError
 from connectors.settings import SettingsError, load_settings
-from connectors.simulator import content
-from connectors.simulator.server import Endpoints, Simulator
-from connectors.simulator.tenant import TenantConfig
 from pipelines.reporting import print_summary
 from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
 from warehouse import Warehouse, WarehouseError
@@ -78,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sim_commands.add_parser("serve", help="serve the simulator over HTTPS until interrupted")
     serve.add_argument("--port", type=int, default=8443)
     serve.add_argument("--seed", type=int, default=42)
-    serve.add_argument("--scale", choices=sorted(content.SCALES), default="small")
+    serve.add_argument("--scale", choices=["tiny", "small", "medium", "large", "huge"], default="small")
     serve.add_argument("--state-dir", default=".graphsync/simulator", help="where the CA certificate is written")
     serve.set_defaults(handler=run_serve)
     return parser
@@ -120,6 +117,11 @@ def _exit_code(report: SyncReport) -> int:
 
 # -- simulator -------------------------------------------------------------------------------------
 def run_serve(args: argparse.Namespace) -> int:
+    # The simulator (uvicorn, trustme) is imported only by the commands that run it: `sync` starts faster.
+    from connectors.simulator import content
+    from connectors.simulator.server import Endpoints, Simulator
+    from connectors.simulator.tenant import TenantConfig
+
     config = TenantConfig(seed=args.seed, scale=content.SCALES[args.scale])
     simulator = Simulator(config, state_dir=Path(args.state_dir), port=args.port)
 

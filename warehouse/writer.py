@@ -16,12 +16,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 import orjson
-import pandas as pd
 import pyarrow as pa
 
 from models import TABLES
@@ -30,6 +29,9 @@ from warehouse.errors import WarehouseError
 from warehouse.locking import open_locked
 from warehouse.schema import ensure_schema
 from warehouse.sql import flattening_select, ident
+
+if TYPE_CHECKING:  # pandas costs a second of start-up; only readers that want frames load it
+    import pandas as pd
 
 LINK_KINDS = ("next", "delta")
 
@@ -191,6 +193,11 @@ class Warehouse:
             )
 
     # -- reads ---------------------------------------------------------------------------------
+
+    def query_rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one read query under a shared lock, read-only; the rows as tuples."""
+        with open_locked(self.path, write=False, timeout_s=self.lock_timeout_s) as connection:
+            return connection.execute(sql, params).fetchall()
 
     def query_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run one read query under a shared lock, read-only, and return the result as a DataFrame."""

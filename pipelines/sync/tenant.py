@@ -33,7 +33,11 @@ class SyncOptions:
     mailboxes_at_once: int = 8
     folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
-    flush_items: int = 20_000
+    # Memory stays flat whatever the tenant's size: a stream hands over every `hand_off_items` and
+    # the writer commits once `flush_items` wait, so at most about
+    # (streams in flight x hand_off_items + flush_items) items are held.
+    hand_off_items: int = 1_000
+    flush_items: int = 10_000
     batch_requests: bool = True  # coalesce concurrent GETs into JSON $batch requests (see fetch.py)
 
 
@@ -126,7 +130,7 @@ class TenantSync:
                           states: dict[str, StreamState], track_ids: bool = False) -> DeltaStream:
         if self.options.page_size:
             spec = StreamSpec(**{**spec.__dict__, "page_size": self.options.page_size})
-        stream = DeltaStream(spec, scope, fetcher, writer, flush_items=min(self.options.flush_items, 5000),
+        stream = DeltaStream(spec, scope, fetcher, writer, flush_items=self.options.hand_off_items,
                              track_ids=track_ids, on_page=self.progress.page)
         await stream.run(states.get(stream.scope_key))
         self.report.stream(spec.name).add(stream.stats)
@@ -192,13 +196,13 @@ class TenantSync:
     def _mailbox_ids(self) -> list[str]:
         if self.options.users:
             return self._resolve_users(self.options.users)
-        frame = self.warehouse.query_df("SELECT id FROM users WHERE _deleted_at IS NULL ORDER BY id")
-        return list(frame["id"])
+        rows = self.warehouse.query_rows("SELECT id FROM users WHERE _deleted_at IS NULL ORDER BY id")
+        return [user_id for (user_id,) in rows]
 
     def _resolve_users(self, wanted: tuple[str, ...]) -> list[str]:
-        frame = self.warehouse.query_df("SELECT id, lower(user_principal_name) AS upn FROM users")
-        by_upn = dict(zip(frame["upn"], frame["id"], strict=True))
-        known = set(frame["id"])
+        rows = self.warehouse.query_rows("SELECT id, lower(user_principal_name) FROM users")
+        by_upn = {upn: user_id for user_id, upn in rows}
+        known = {user_id for user_id, _ in rows}
         resolved = []
         for user in wanted:
             user_id = user if user in known else by_upn.get(user.lower())
@@ -208,9 +212,9 @@ class TenantSync:
         return resolved
 
     def _live_folders(self) -> dict[str, set[str]]:
-        frame = self.warehouse.query_df("SELECT user_id, id FROM mail_folders WHERE _deleted_at IS NULL")
         out: dict[str, set[str]] = {}
-        for user_id, folder_id in zip(frame["user_id"], frame["id"], strict=True):
+        for user_id, folder_id in self.warehouse.query_rows(
+                "SELECT user_id, id FROM mail_folders WHERE _deleted_at IS NULL"):
             out.setdefault(user_id, set()).add(folder_id)
         return out
 
