@@ -41,6 +41,7 @@ _KEYS = "_gs_keys"
 _PATCHED = "_gs_patched"
 _MERGED = "_gs_merged"
 _REMOVED = "_gs_removed"
+_SWEEPS = "_gs_sweeps"
 _STATES = "_gs_states"
 
 
@@ -225,8 +226,12 @@ class Warehouse:
                 upserts, removals = _plan(batches)
                 for table, rows in upserts.items():
                     counts.add(table, _upsert(connection, TABLES[table], rows, moment))
-                for batch, removed in zip(batches, removals, strict=True):
-                    counts.add(batch.table, _tombstone(connection, batch, removed, moment))
+                for (table, guard_columns), removed in _group_removals(batches, removals).items():
+                    counts.add(table, ApplyCounts(
+                        tombstoned=_tombstone_removed(connection, TABLES[table], guard_columns, removed, moment)))
+                for (table, columns), sweeps in _group_sweeps(batches).items():
+                    counts.add(table, ApplyCounts(tombstoned=_sweep_unseen(connection, TABLES[table], columns, sweeps,
+                                                                            moment)))
                 _store_states(connection, [batch.state for batch in batches])
                 connection.execute("COMMIT")
             except BaseException:
@@ -304,25 +309,31 @@ def _plan(batches: list[PageBatch]) -> tuple[dict[str, list[_Row]], list[list[st
     return upserts, removals
 
 
-def _tombstone(connection: duckdb.DuckDBPyConnection, batch: PageBatch, removed: list[str],
-               now: datetime) -> ApplyCounts:
-    spec = TABLES[batch.table]
-    counts = ApplyCounts()
-    if removed:
-        counts.tombstoned += _tombstone_removed(connection, spec, batch, removed, now)
-    if batch.sweep_unseen is not None:
-        counts.tombstoned += _sweep_unseen(connection, spec, batch, now)
-    return counts
+def _group_removals(batches: list[PageBatch], removals: list[list[str]]
+                    ) -> dict[tuple[str, tuple[str, ...]], list[tuple[str, ...]]]:
+    """Removal rows per (table, guard columns): scope values, id, then the guard values."""
+    groups: dict[tuple[str, tuple[str, ...]], list[tuple[str, ...]]] = {}
+    for batch, removed in zip(batches, removals, strict=True):
+        if not removed:
+            continue
+        guard = batch.removal_guard or {}
+        scope = tuple(batch.scope_values[c] for c in TABLES[batch.table].scope_columns)
+        rows = groups.setdefault((batch.table, tuple(guard)), [])
+        rows.extend((*scope, item_id, *guard.values()) for item_id in removed)
+    return groups
 
 
-def _scope_condition(spec: TableSpec, alias: str, params: dict[str, Any], values: dict[str, str]) -> str:
-    """`alias.col = $p` terms for each column/value (parameters added to ``params``)."""
-    terms = ["true"]
-    for column, value in values.items():
-        name = f"p{len(params)}"
-        params[name] = value
-        terms.append(f"{alias}.{ident(column)} = ${name}")
-    return " AND ".join(terms)
+def _group_sweeps(batches: list[PageBatch]) -> dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]]:
+    """Sweep rows per (table, matched columns): the column values, then the round's start."""
+    latest: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], datetime]] = {}
+    for batch in batches:
+        if batch.sweep_unseen is None:
+            continue
+        assert batch.state.round_started_at is not None
+        starts = latest.setdefault((batch.table, tuple(batch.sweep_unseen)), {})
+        # Two full rounds of one scope in one apply: the later round's view is the one that stands.
+        starts[tuple(batch.sweep_unseen.values())] = to_utc_naive(batch.state.round_started_at)
+    return {group: [(*values, started) for values, started in starts.items()] for group, starts in latest.items()}
 
 
 def _json_text_column(objects: list[dict[str, Any]]) -> pa.Array:
@@ -450,33 +461,45 @@ def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, no
     )
 
 
-def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, removed: list[str],
-                       now: datetime) -> int:
-    params: dict[str, Any] = {"now": now}
-    scope = _scope_condition(spec, "t", params, batch.scope_values)
-    guard = _scope_condition(spec, "t", params, batch.removal_guard or {})
-    connection.register(_REMOVED, pa.table({"id": pa.array(removed, pa.string())}))
+def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, guard_columns: tuple[str, ...],
+                       removed: list[tuple[str, ...]], now: datetime) -> int:
+    """One UPDATE for all removals of a table: match the key, and the guard columns when given."""
+    matched = [*spec.scope_columns, "id", *guard_columns]
+    staged_names = [f"c{i}" for i in range(len(matched))]
+    staged = pa.table({name: pa.array([row[i] for row in removed], pa.string())
+                       for i, name in enumerate(staged_names)})
+    condition = " AND ".join(f"t.{ident(col)} = r.{name}" for col, name in zip(matched, staged_names, strict=True))
+    connection.register(_REMOVED, staged)
     try:
         row = connection.execute(
             f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
-            f"FROM (SELECT DISTINCT id FROM {_REMOVED}) AS r "
-            f"WHERE t.id = r.id AND {scope} AND {guard} AND t._deleted_at IS NULL",
-            params,
+            f"FROM (SELECT DISTINCT * FROM {_REMOVED}) AS r WHERE {condition} AND t._deleted_at IS NULL",
+            {"now": now},
         ).fetchone()
     finally:
         connection.unregister(_REMOVED)
     return int(row[0]) if row else 0
 
 
-def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, batch: PageBatch, now: datetime) -> int:
-    assert batch.sweep_unseen is not None and batch.state.round_started_at is not None
-    params: dict[str, Any] = {"now": now, "round_started_at": to_utc_naive(batch.state.round_started_at)}
-    matching = _scope_condition(spec, "t", params, batch.sweep_unseen)
-    row = connection.execute(
-        f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
-        f"WHERE {matching} AND t._deleted_at IS NULL AND t._synced_at < $round_started_at",
-        params,
-    ).fetchone()
+def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, columns: tuple[str, ...],
+                  sweeps: list[tuple[Any, ...]], now: datetime) -> int:
+    """Tombstone live rows a full round did not see (synced before the round began), for all the
+    rounds that ended in this apply, in one UPDATE."""
+    staged_names = [f"c{i}" for i in range(len(columns))]
+    staged = pa.table({
+        **{name: pa.array([row[i] for row in sweeps], pa.string()) for i, name in enumerate(staged_names)},
+        "round_started_at": pa.array([row[-1] for row in sweeps], pa.timestamp("us")),
+    })
+    condition = " AND ".join(f"t.{ident(col)} = r.{name}" for col, name in zip(columns, staged_names, strict=True))
+    connection.register(_SWEEPS, staged)
+    try:
+        row = connection.execute(
+            f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now FROM {_SWEEPS} AS r "
+            f"WHERE {condition} AND t._deleted_at IS NULL AND t._synced_at < r.round_started_at",
+            {"now": now},
+        ).fetchone()
+    finally:
+        connection.unregister(_SWEEPS)
     return int(row[0]) if row else 0
 
 

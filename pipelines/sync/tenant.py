@@ -30,7 +30,7 @@ class SyncOptions:
     tables: tuple[str, ...] = ALL_TABLES
     users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse
     full: bool = False
-    mailboxes_at_once: int = 8
+    mailboxes_at_once: int = 16
     folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
     # Memory stays flat whatever the tenant's size: a stream hands over every `hand_off_items` and
