@@ -138,13 +138,21 @@ class Warehouse:
 
     def load_state(self, stream: str, scope: str) -> StreamState | None:
         """The stored state of one (stream, scope), or None if it has never been synced."""
-        return self._select_states("WHERE stream = ? AND scope = ?", [stream, scope]).get(scope)
+        found = self._select_states("WHERE stream = ? AND scope = ?", [stream, scope])
+        return found[0] if found else None
 
     def load_states(self, stream: str) -> dict[str, StreamState]:
         """All stored states of a stream, keyed by scope."""
-        return self._select_states("WHERE stream = ?", [stream])
+        return {state.scope: state for state in self._select_states("WHERE stream = ?", [stream])}
 
-    def _select_states(self, where: str, params: list[str]) -> dict[str, StreamState]:
+    def load_all_states(self) -> dict[str, dict[str, StreamState]]:
+        """Every stored state: stream -> scope -> state."""
+        out: dict[str, dict[str, StreamState]] = {}
+        for state in self._select_states("", []):
+            out.setdefault(state.stream, {})[state.scope] = state
+        return out
+
+    def _select_states(self, where: str, params: list[str]) -> list[StreamState]:
         with self._write() as connection:
             self._ensure_schema_once(connection)
             rows = connection.execute(
@@ -152,10 +160,8 @@ class Warehouse:
                 f"FROM _sync_state {where} ORDER BY scope",
                 params,
             ).fetchall()
-        return {
-            row[1]: StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]))  # type: ignore[arg-type]
-            for row in rows
-        }
+        return [StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]))  # type: ignore[arg-type]
+                for row in rows]
 
     def drop_states(self, streams: list[str] | None = None) -> None:
         """Forget delta state (all streams, or the named ones), so the next sync enumerates fully."""

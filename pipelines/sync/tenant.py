@@ -77,6 +77,23 @@ class SyncReport:
         return self.streams.setdefault(name, StreamStats())
 
 
+@dataclass(frozen=True)
+class Known:
+    users: set[str]  # live user ids
+    folders: dict[str, set[str]]  # live mail folder ids per user
+    all_states: dict[str, dict[str, StreamState]]  # stream -> scope -> state
+
+    def states(self, spec: StreamSpec) -> dict[str, StreamState]:
+        return self.all_states.get(spec.name, {})
+
+
+def _current_ids(stored: set[str], stream: DeltaStream) -> set[str]:
+    """The ids that exist now: what a full round saw, or what was stored updated by a delta round."""
+    if stream.was_full_round:
+        return set(stream.seen_ids)
+    return (stored | stream.seen_ids) - stream.removed_ids
+
+
 class TenantSync:
     def __init__(self, settings: GraphSettings, warehouse: Warehouse, options: SyncOptions,
                  client_factory: Callable[[], GraphClient] | None = None,
@@ -101,11 +118,14 @@ class TenantSync:
             reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None
             fetcher = CoalescingFetcher(client) if self.options.batch_requests else DirectFetcher(client)
             try:
+                known = await asyncio.to_thread(self._read_known)
+                live_users = known.users
                 if "users" in self.options.tables:
-                    await self._run_stream(USERS, {}, fetcher, writer, await self._states(USERS))
-                    await writer.flush()  # mailboxes are read from the users table
+                    users = await self._run_stream(USERS, {}, fetcher, writer, known.states(USERS), track_ids=True)
+                    live_users = _current_ids(known.users, users)
                 if set(MAIL_TABLES) & set(self.options.tables):
-                    await self._sync_mailboxes(fetcher, writer)
+                    mailboxes = await self._mailboxes(live_users, writer)
+                    await self._sync_mailboxes(mailboxes, known, fetcher, writer)
                 await writer.close()
             finally:
                 ticker.cancel()
@@ -123,8 +143,20 @@ class TenantSync:
             names += ["messages", "mail_folders"]
         return sorted(set(names))
 
-    async def _states(self, spec: StreamSpec) -> dict[str, StreamState]:
-        return await asyncio.to_thread(self.warehouse.load_states, spec.name)
+    def _read_known(self) -> Known:
+        """What the warehouse already knows, read once before any Graph call."""
+        users = {user_id for (user_id,) in self.warehouse.query_rows("SELECT id FROM users WHERE _deleted_at IS NULL")}
+        folders: dict[str, set[str]] = {}
+        for user_id, folder_id in self.warehouse.query_rows(
+                "SELECT user_id, id FROM mail_folders WHERE _deleted_at IS NULL"):
+            folders.setdefault(user_id, set()).add(folder_id)
+        return Known(users, folders, self.warehouse.load_all_states())
+
+    async def _mailboxes(self, live_users: set[str], writer: BatchWriter) -> list[str]:
+        if not self.options.users:
+            return sorted(live_users)
+        await writer.flush()  # names are resolved against the users table, including what this run just read
+        return await asyncio.to_thread(self._resolve_users, self.options.users)
 
     async def _run_stream(self, spec: StreamSpec, scope: dict[str, str], fetcher: PageFetcher, writer: BatchWriter,
                           states: dict[str, StreamState], track_ids: bool = False) -> DeltaStream:
@@ -137,19 +169,17 @@ class TenantSync:
         return stream
 
     # -- mailboxes -------------------------------------------------------------------------------
-    async def _sync_mailboxes(self, fetcher: PageFetcher, writer: BatchWriter) -> None:
-        mailboxes = await asyncio.to_thread(self._mailbox_ids)
+    async def _sync_mailboxes(self, mailboxes: list[str], known: Known, fetcher: PageFetcher,
+                              writer: BatchWriter) -> None:
         self.progress.mailboxes_total = len(mailboxes)
-        folder_states = await self._states(MAIL_FOLDERS)
-        message_states = await self._states(MESSAGES)
-        live_folders = await asyncio.to_thread(self._live_folders)
+        folder_states, message_states = known.states(MAIL_FOLDERS), known.states(MESSAGES)
         gate = asyncio.Semaphore(self.options.mailboxes_at_once)
 
         async def one(user_id: str) -> None:
             async with gate:
                 try:
                     await self._sync_mailbox(user_id, fetcher, writer, folder_states, message_states,
-                                             live_folders.get(user_id, set()))
+                                             known.folders.get(user_id, set()))
                     self.report.mailboxes.append(user_id)
                 except GraphError as exc:
                     if exc.status in (401, 429) or exc.status >= 500:
@@ -165,10 +195,7 @@ class TenantSync:
                             stored_folders: set[str]) -> None:
         scope = {"user_id": user_id}
         folders = await self._run_stream(MAIL_FOLDERS, scope, fetcher, writer, folder_states, track_ids=True)
-        if folders.was_full_round:
-            current = set(folders.seen_ids)
-        else:
-            current = (stored_folders | folders.seen_ids) - folders.removed_ids
+        current = _current_ids(stored_folders, folders)
         gone = stored_folders - current
         for folder_id in sorted(gone):
             await writer.submit(self._retire_folder(user_id, folder_id))
@@ -193,12 +220,6 @@ class TenantSync:
                          removals=[], removal_guard=None, state=state,
                          sweep_unseen={"user_id": user_id, "parent_folder_id": folder_id})
 
-    def _mailbox_ids(self) -> list[str]:
-        if self.options.users:
-            return self._resolve_users(self.options.users)
-        rows = self.warehouse.query_rows("SELECT id FROM users WHERE _deleted_at IS NULL ORDER BY id")
-        return [user_id for (user_id,) in rows]
-
     def _resolve_users(self, wanted: tuple[str, ...]) -> list[str]:
         rows = self.warehouse.query_rows("SELECT id, lower(user_principal_name) FROM users")
         by_upn = {upn: user_id for user_id, upn in rows}
@@ -210,13 +231,6 @@ class TenantSync:
                 raise LookupError(f"user '{user}' is not in the warehouse; run a sync of the users table first")
             resolved.append(user_id)
         return resolved
-
-    def _live_folders(self) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for user_id, folder_id in self.warehouse.query_rows(
-                "SELECT user_id, id FROM mail_folders WHERE _deleted_at IS NULL"):
-            out.setdefault(user_id, set()).add(folder_id)
-        return out
 
     async def _report_progress(self, client: GraphClient) -> None:
         assert self.on_progress is not None
