@@ -40,6 +40,7 @@ _STAGE = "_gs_stage"
 _KEYS = "_gs_keys"
 _PATCHED = "_gs_patched"
 _MERGED = "_gs_merged"
+UPSERT_SLICE = 2_000
 _REMOVED = "_gs_removed"
 _SWEEPS = "_gs_sweeps"
 _STATES = "_gs_states"
@@ -231,7 +232,11 @@ class Warehouse:
             try:
                 upserts, removals = _plan(batches)
                 for table, rows in upserts.items():
-                    counts.add(table, _upsert(connection, TABLES[table], rows, moment))
+                    # In slices: DuckDB's working memory for the JSON flattening grows with the rows per
+                    # statement, and a sync's peak memory must not grow with the tenant.
+                    for start in range(0, len(rows), UPSERT_SLICE):
+                        counts.add(table, _upsert(connection, TABLES[table], rows[start : start + UPSERT_SLICE],
+                                                  moment))
                 for (table, guard_columns), removed in _group_removals(batches, removals).items():
                     counts.add(table, ApplyCounts(
                         tombstoned=_tombstone_removed(connection, TABLES[table], guard_columns, removed, moment)))
