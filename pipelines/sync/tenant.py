@@ -8,9 +8,10 @@ and skipped; authentication and connectivity failures stop the whole sync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from connectors.graph import GraphClient, GraphError
@@ -107,8 +108,27 @@ class TenantSync:
         self.report = SyncReport()
 
     async def run(self) -> SyncReport:
-        started = time.monotonic()
+        """Sync, recording the run (start, outcome, counts, error) in the warehouse table `_sync_runs`."""
         await asyncio.to_thread(self.warehouse.ensure_schema)
+        run_id = await asyncio.to_thread(self.warehouse.start_run, "sync", self._stream_names(), datetime.now(UTC))
+        try:
+            report = await self._run()
+        except BaseException as exc:
+            await asyncio.to_thread(self._record_failure, run_id, exc)
+            raise
+        status = "failed" if report.failed else "succeeded"
+        counts = report.writer.counts if report.writer else None
+        error = "; ".join(f"{user}: {err}" for user, err in report.failed.items()) or None
+        await asyncio.to_thread(self.warehouse.finish_run, run_id, status, datetime.now(UTC), counts, error)
+        return report
+
+    def _record_failure(self, run_id: int, exc: BaseException) -> None:
+        counts = self.report.writer.counts if self.report.writer else None
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            self.warehouse.finish_run(run_id, "failed", datetime.now(UTC), counts, str(exc) or type(exc).__name__)
+
+    async def _run(self) -> SyncReport:
+        started = time.monotonic()
         if self.options.full:
             await asyncio.to_thread(self.warehouse.drop_states, self._stream_names())
         async with self.client_factory() as client:
@@ -161,7 +181,7 @@ class TenantSync:
     async def _run_stream(self, spec: StreamSpec, scope: dict[str, str], fetcher: PageFetcher, writer: BatchWriter,
                           states: dict[str, StreamState], track_ids: bool = False) -> DeltaStream:
         if self.options.page_size:
-            spec = StreamSpec(**{**spec.__dict__, "page_size": self.options.page_size})
+            spec = replace(spec, page_size=self.options.page_size)
         stream = DeltaStream(spec, scope, fetcher, writer, flush_items=self.options.hand_off_items,
                              track_ids=track_ids, on_page=self.progress.page)
         await stream.run(states.get(stream.scope_key))

@@ -16,16 +16,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("dlt") is None,
-    reason="dlt is not installed (the bench extra): run `make bench` or install '.[bench]'",
-)
+# dlt comes with the bench extra (`make bench`), not with `make test`; without it the dlt scenario is
+# left out of the smoke run and everything else is still checked.
+HAS_DLT = importlib.util.find_spec("dlt") is not None
+SCENARIOS = "full_sync,fetch_floor,memory_scaling,incremental" + (",dlt" if HAS_DLT else "")
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", SCENARIOS, "--out", str(out)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout, json.loads(out.read_text())
@@ -40,7 +40,8 @@ def rows(results: dict, scenario: str) -> dict[str, dict]:
 def test_prints_a_markdown_table(quick_run: tuple[str, dict]) -> None:
     table, _ = quick_run
     assert "| Scenario | Metric | Value | Target | Status | Notes |" in table
-    for title in ("Full sync", "Incremental sync", "Memory scaling", "Baseline: fetch floor", "Baseline: dlt rest_api"):
+    titles = ["Full sync", "Incremental sync", "Memory scaling", "Baseline: fetch floor"]
+    for title in titles + (["Baseline: dlt rest_api"] if HAS_DLT else []):
         assert f"| {title} |" in table
     assert "**error**" not in table
 
@@ -70,4 +71,5 @@ def test_numbers_are_sane(quick_run: tuple[str, dict]) -> None:
     memory = rows(results, "memory_scaling")
     assert memory["ratio"]["value"] > 0
     assert rows(results, "fetch_floor")["graphsync / floor throughput"]["value"] > 0
-    assert rows(results, "dlt")["graphsync / dlt throughput"]["value"] > 0
+    if HAS_DLT:
+        assert rows(results, "dlt")["graphsync / dlt throughput"]["value"] > 0

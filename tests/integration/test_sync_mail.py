@@ -156,3 +156,14 @@ def test_partial_update_keeps_the_other_columns(sim: Simulator, tmp_path: Path) 
     assert row["subject"] == box["messages"][target]["subject"]
     assert row["body_content"] and row["from_address"]
     assert not row["is_read"] and row["flag"] == "flagged"
+
+
+def test_runs_are_logged_in_the_warehouse(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db)
+    sim.control("set_faults", rules=[{"status": 403, "path": "/mailFolders/delta", "times": 1}])
+    report = run_sync(sim, db)
+    assert len(report.failed) == 1
+    runs = Warehouse(db).query_rows("SELECT status, upserted, error FROM _sync_runs ORDER BY id")
+    assert [r[0] for r in runs] == ["succeeded", "failed"]
+    assert runs[0][1] == 3 + 30 + 60 and "403" in runs[1][2]
