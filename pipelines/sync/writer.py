@@ -3,8 +3,10 @@
 Opening the DuckDB file, taking its lock and committing costs tens of milliseconds; a tenant has
 hundreds of small streams (one per mail folder), so committing each on its own would dominate a
 sync. The writer gathers batches and commits them in one transaction when enough items are waiting
-or enough time has passed. Order is kept, so a stream's later link never commits before its earlier
-rows. Between commits the file is closed and other processes may read it.
+or enough time has passed. Commits run in a worker thread while the streams go on fetching; a stream
+only waits when too much is already waiting to be written (that bound keeps memory flat).
+Order is kept, so a stream's later link never commits before its earlier rows. Between commits the
+file is closed and other processes may read it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ def _size(batch: PageBatch) -> int:
 @dataclass
 class BatchWriter:
     warehouse: Warehouse
-    flush_items: int = 20_000
-    flush_seconds: float = 2.0
+    flush_items: int = 5_000  # commit once this many items wait
+    flush_seconds: float = 2.0  # ... or once the oldest waiting batch is this old
+    max_waiting_items: int = 10_000  # streams pause while this many wait (a commit is running)
     counts: ApplyCounts = field(default_factory=ApplyCounts)
     commits: int = 0
     seconds_writing: float = 0.0
@@ -33,42 +36,62 @@ class BatchWriter:
     _pending_items: int = 0
     _oldest: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _committing: asyncio.Task[None] | None = None
+    # After a failed commit nothing else may commit: a later batch's link would skip the lost rows.
+    _failure: BaseException | None = None
 
     async def submit(self, batch: PageBatch) -> None:
+        self._raise_if_failed()
         self._pending.append(batch)
         self._pending_items += _size(batch)
         if self._oldest is None:
             self._oldest = time.monotonic()
         if self._due():
-            await self.flush()
+            self._start_commit()
+        while self._pending_items >= self.max_waiting_items:
+            await self.flush()  # backpressure: wait for the running commit, then commit what waits
 
     def _due(self) -> bool:
         if self._pending_items >= self.flush_items:
             return True
         return self._oldest is not None and time.monotonic() - self._oldest >= self.flush_seconds
 
+    def _start_commit(self) -> None:
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self.flush())
+
     async def flush(self) -> None:
+        """Commit everything waiting (after any commit already running)."""
         async with self._lock:
+            self._raise_if_failed()
             batches, self._pending = self._pending, []
             self._pending_items, self._oldest = 0, None
             if not batches:
                 return
             started = time.monotonic()
-            counts = await asyncio.to_thread(self.warehouse.apply, batches, datetime.now(UTC))
+            try:
+                counts = await asyncio.to_thread(self.warehouse.apply, batches, datetime.now(UTC))
+            except BaseException as exc:
+                self._failure = exc
+                raise
             self.seconds_writing += time.monotonic() - started
             self.commits += 1
-            self._merge(counts)
+            for table, table_counts in counts.by_table.items():
+                self.counts.add(table, table_counts)
 
-    def _merge(self, counts: ApplyCounts) -> None:
-        for table, table_counts in counts.by_table.items():
-            self.counts.add(table, table_counts)
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     async def flush_periodically(self) -> None:
         """Run alongside the streams so a quiet stream's last batch does not wait for the next one."""
         while True:
             await asyncio.sleep(self.flush_seconds / 2)
             if self._due():
-                await self.flush()
+                self._start_commit()
 
     async def close(self) -> None:
+        """Commit what is left; a failed background commit surfaces here."""
+        if self._committing is not None:
+            await asyncio.gather(self._committing, return_exceptions=True)
         await self.flush()

@@ -1,0 +1,74 @@
+"""The batching writer: commits in the background, keeps order, and stops after a failed commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from pipelines.sync.writer import BatchWriter
+from warehouse import ApplyCounts, PageBatch, StreamState
+
+
+class FakeWarehouse:
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.applied: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def apply(self, batches: list[PageBatch], now: datetime) -> ApplyCounts:
+        if self.fail_on is not None and len(self.applied) == self.fail_on:
+            self.applied.append([])
+            raise OSError("disk full")
+        self.applied.append([b.state.link or "" for b in batches])
+        return ApplyCounts()
+
+
+def batch(link: str, items: int = 1) -> PageBatch:
+    now = datetime.now(UTC)
+    return PageBatch(table="messages", scope_values={"user_id": "u"},
+                     upserts=[{"id": f"{link}-{i}"} for i in range(items)], partial_ids=set(), removals=[],
+                     removal_guard=None,
+                     state=StreamState("messages", "u/f", link, "next", None, now))
+
+
+def test_order_is_kept_across_commits() -> None:
+    wh = FakeWarehouse()
+
+    async def run() -> None:
+        writer = BatchWriter(wh, flush_items=3, max_waiting_items=6)  # type: ignore[arg-type]
+        for n in range(10):
+            await writer.submit(batch(f"L{n}"))
+        await writer.close()
+
+    asyncio.run(run())
+    assert [link for commit in wh.applied for link in commit] == [f"L{n}" for n in range(10)]
+
+
+def test_nothing_commits_after_a_failed_commit() -> None:
+    wh = FakeWarehouse(fail_on=0)
+
+    async def run() -> None:
+        writer = BatchWriter(wh, flush_items=2, max_waiting_items=100)  # type: ignore[arg-type]
+        await writer.submit(batch("L0"))
+        await writer.submit(batch("L1"))  # due: the commit of L0, L1 starts and fails
+        await asyncio.sleep(0.05)
+        with pytest.raises(OSError):
+            await writer.submit(batch("L2"))
+        with pytest.raises(OSError):
+            await writer.close()
+
+    asyncio.run(run())
+    assert wh.applied == [[]], "after the failed commit no later link (L2) may be stored"
+
+
+def test_streams_wait_when_too_much_waits() -> None:
+    wh = FakeWarehouse()
+
+    async def run() -> int:
+        writer = BatchWriter(wh, flush_items=1000, max_waiting_items=5)  # type: ignore[arg-type]
+        for n in range(4):
+            await writer.submit(batch(f"L{n}", items=2))
+        return len(wh.applied)
+
+    assert asyncio.run(run()) >= 1, "the backpressure bound forced a commit before flush_items was reached"
