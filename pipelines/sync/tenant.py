@@ -18,12 +18,13 @@ from connectors.graph import GraphClient, GraphError
 from connectors.settings import GraphSettings
 from pipelines.sync.engine import DeltaStream, StreamStats
 from pipelines.sync.fetch import CoalescingFetcher, DirectFetcher, PageFetcher
-from pipelines.sync.streams import MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
+from pipelines.sync.streams import EVENTS, MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState, Warehouse
 
 MAIL_TABLES = ("mail_folders", "messages")
-ALL_TABLES = ("users", *MAIL_TABLES)
+MAILBOX_TABLES = (*MAIL_TABLES, "events")  # what is synced per mailbox partition
+ALL_TABLES = ("users", *MAILBOX_TABLES)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class TenantSync:
                 if "users" in self.options.tables:
                     users = await self._run_stream(USERS, {}, fetcher, writer, known.states(USERS), track_ids=True)
                     live_users = _current_ids(known.users, users)
-                if set(MAIL_TABLES) & set(self.options.tables):
+                if set(MAILBOX_TABLES) & set(self.options.tables):
                     mailboxes = await self._mailboxes(live_users, writer)
                     await self._sync_mailboxes(mailboxes, known, fetcher, writer)
                 await writer.close()
@@ -159,10 +160,10 @@ class TenantSync:
         return self.report
 
     def _stream_names(self) -> list[str]:
-        names = [t for t in self.options.tables if t != "messages"]
-        if "messages" in self.options.tables:
-            names += ["messages", "mail_folders"]
-        return sorted(set(names))
+        names = set(self.options.tables)
+        if "messages" in names:
+            names.add("mail_folders")  # messages are found through their folders
+        return sorted(names)
 
     def _read_known(self) -> Known:
         """What the warehouse already knows, read once before any Graph call."""
@@ -199,8 +200,14 @@ class TenantSync:
         async def one(user_id: str) -> None:
             async with gate:
                 try:
-                    await self._sync_mailbox(user_id, fetcher, writer, folder_states, message_states,
-                                             known.folders.get(user_id, set()))
+                    parts = []
+                    if set(MAIL_TABLES) & set(self.options.tables):
+                        parts.append(self._sync_mailbox(user_id, fetcher, writer, folder_states, message_states,
+                                                        known.folders.get(user_id, set())))
+                    if "events" in self.options.tables:
+                        parts.append(self._run_stream(EVENTS, {"user_id": user_id}, fetcher, writer,
+                                                      known.states(EVENTS)))
+                    await asyncio.gather(*parts)
                     self.report.mailboxes.append(user_id)
                 except GraphError as exc:
                     if exc.status in (401, 429) or exc.status >= 500:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.simulator.server import Simulator
+from pipelines.sync.streams import EVENTS
 from tests.integration.helpers import assert_exact, run_sync, warehouse_state
 from warehouse import Warehouse
 
@@ -136,7 +137,7 @@ def test_only_some_mailboxes_and_full_resync(sim: Simulator, tmp_path: Path) -> 
     run_sync(sim, db, full=True)
     first_calls = [c for c in sim.control("journal", since=mark) if c["path"].endswith("/delta")
                    and "token" not in c["query"]]
-    assert len(first_calls) == 1 + 3 + 3 * 10, "--full starts every stream (users, folders, messages) over"
+    assert len(first_calls) == 1 + 3 + 3 * 10 + 3, "--full starts every stream (users, folders, messages, events) over"
     assert_exact(sim, db)
 
 
@@ -166,4 +167,41 @@ def test_runs_are_logged_in_the_warehouse(sim: Simulator, tmp_path: Path) -> Non
     assert len(report.failed) == 1
     runs = Warehouse(db).query_rows("SELECT status, upserted, error FROM _sync_runs ORDER BY id")
     assert [r[0] for r in runs] == ["succeeded", "failed"]
-    assert runs[0][1] == 3 + 30 + 60 and "403" in runs[1][2]
+    events = Warehouse(db).query_rows("SELECT count(*) FROM events")[0][0]
+    assert runs[0][1] == 3 + 30 + 60 + events and "403" in runs[1][2]
+
+
+def _calendar_view(sim: Simulator, user: str) -> set[str]:
+    """Every event instance Graph shows in the stream's window, through the plain calendarView list."""
+    from tests.conftest import GraphTestClient
+
+    graph = GraphTestClient(sim)
+    window = EVENTS.first_url({"user_id": user}).split("?", 1)[1]
+    items, _, _ = graph.follow(f"/users/{user}/calendarView?{window}&$top=50",
+                               headers={"Prefer": 'IdType="ImmutableId"'})
+    return {i["id"] for i in items}
+
+
+def test_events_sync_matches_the_calendar_view(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db, tables=("users", "events"), page_size=4)
+    users = sim.control("user_ids")
+
+    def stored(user: str) -> set[str]:
+        return {r[0] for r in Warehouse(db).query_rows(
+            "SELECT id FROM events WHERE user_id = ? AND _deleted_at IS NULL", [user])}
+
+    assert all(stored(u) == _calendar_view(sim, u) for u in users)
+    assert sum(len(stored(u)) for u in users) > 3 * 6, "occurrences of recurring events are rows too"
+    state = sim.control("calendar_state", user=users[0])
+    singles = sorted(eid for eid, e in state.items() if e.get("type") == "singleInstance")
+    sim.control("create_event", user=users[0], fields={"subject": "Board meeting"})
+    edited = sim.control("update_event", user=users[0], event_id=singles[0], fields={"subject": "Moved agenda"})
+    sim.control("delete_event", user=users[0], event_id=singles[1])
+    mark = sim.control("journal_mark")
+    run_sync(sim, db, tables=("events",))
+    calls = [c for c in sim.control("journal", since=mark) if c["path"] != "/$batch"]
+    assert calls and all("calendarView/delta" in c["path"] and "token" in c["query"] for c in calls)
+    assert stored(users[0]) == _calendar_view(sim, users[0])
+    subject = Warehouse(db).query_rows("SELECT subject FROM events WHERE id = ?", [edited["immutableId"]])
+    assert subject == [("Moved agenda",)]
