@@ -116,7 +116,9 @@ class Context:
     def graphsync_sync(self, sim: SimProcess, db: Path) -> SyncRun:
         env = child_env({**sim.env, "GRAPHSYNC_DB": str(db)})
         mark = sim.journal_mark()
-        run = run_child([sys.executable, "-m", "pipelines.cli", "sync", "--quiet"], env, REPO)
+        # The same collections the baselines fetch (users, folders, messages), nothing more.
+        run = run_child([sys.executable, "-m", "pipelines.cli", "sync", "--quiet",
+                         "--only", "users,mail_folders,messages"], env, REPO)
         http, calls = request_counts(sim, mark)
         seconds, items = parse_summary(run.stdout)
         return SyncRun(run, http, calls, seconds, items, db, sim)

@@ -472,14 +472,19 @@ def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, no
     )
 
 
+def _staged_match(columns: list[str], rows: list[tuple[Any, ...]]) -> tuple[pa.Table, str]:
+    """Rows of string values as an Arrow table (columns c0, c1, ...), and the condition matching a
+    target row `t` to a staged row `r` on those columns."""
+    names = [f"c{i}" for i in range(len(columns))]
+    staged = pa.table({name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(names)})
+    condition = " AND ".join(f"t.{ident(col)} = r.{name}" for col, name in zip(columns, names, strict=True))
+    return staged, condition
+
+
 def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, guard_columns: tuple[str, ...],
                        removed: list[tuple[str, ...]], now: datetime) -> int:
     """One UPDATE for all removals of a table: match the key, and the guard columns when given."""
-    matched = [*spec.scope_columns, "id", *guard_columns]
-    staged_names = [f"c{i}" for i in range(len(matched))]
-    staged = pa.table({name: pa.array([row[i] for row in removed], pa.string())
-                       for i, name in enumerate(staged_names)})
-    condition = " AND ".join(f"t.{ident(col)} = r.{name}" for col, name in zip(matched, staged_names, strict=True))
+    staged, condition = _staged_match([*spec.scope_columns, "id", *guard_columns], removed)
     connection.register(_REMOVED, staged)
     try:
         row = connection.execute(
@@ -496,12 +501,8 @@ def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, column
                   sweeps: list[tuple[Any, ...]], now: datetime) -> int:
     """Tombstone live rows a full round did not see (synced before the round began), for all the
     rounds that ended in this apply, in one UPDATE."""
-    staged_names = [f"c{i}" for i in range(len(columns))]
-    staged = pa.table({
-        **{name: pa.array([row[i] for row in sweeps], pa.string()) for i, name in enumerate(staged_names)},
-        "round_started_at": pa.array([row[-1] for row in sweeps], pa.timestamp("us")),
-    })
-    condition = " AND ".join(f"t.{ident(col)} = r.{name}" for col, name in zip(columns, staged_names, strict=True))
+    staged, condition = _staged_match(list(columns), [row[:-1] for row in sweeps])
+    staged = staged.append_column("round_started_at", pa.array([row[-1] for row in sweeps], pa.timestamp("us")))
     connection.register(_SWEEPS, staged)
     try:
         row = connection.execute(

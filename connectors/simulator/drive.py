@@ -31,7 +31,15 @@ from connectors.simulator.delta import DeltaSource, decode_token, encode_token, 
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
 from connectors.simulator.store import Collapsed, Collection, Item
 from connectors.simulator.tenant import Tenant, check_if_match, now_iso, public
-from connectors.simulator.views import PageLimits, list_response, order_key, page_size, select
+from connectors.simulator.views import (
+    PageLimits,
+    list_response,
+    order_key,
+    page_size,
+    select,
+    skiptoken,
+    skiptoken_position,
+)
 
 DRIVE_TYPE = "business"
 QUOTA_TOTAL = 1024**4  # the default OneDrive for Business quota (1 TB)
@@ -900,15 +908,6 @@ def _project(out: dict, select_option: str | None) -> dict:
     return {k: v for k, v in out.items() if k in wanted}
 
 
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().removeprefix("offset:"))
-    except ValueError:
-        raise bad_request("The $skiptoken is malformed.", "invalidRequest") from None
-
-
 def page_list(req: Request, objects: list[dict], limits: PageLimits,
               extra_query: dict[str, str] | None = None) -> Response:
     """Drive lists page with an opaque $skiptoken (not $skip), after $orderby."""
@@ -916,11 +915,11 @@ def page_list(req: Request, objects: list[dict], limits: PageLimits,
     if ordering is not None:
         objects = sorted(objects, key=ordering[0], reverse=ordering[1])
     size = page_size(req, limits)
-    start = _offset(req.query.get("$skiptoken"))
+    start = skiptoken_position(req.query.get("$skiptoken"), "invalidRequest")
     chunk = objects[start : start + size]
     next_query = None
     if start + size < len(objects):
-        token = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode().rstrip("=")
+        token = skiptoken(start + size)
         next_query = {**{k: v for k, v in req.query.items() if k != "$skiptoken"}, **(extra_query or {}),
                       "$skiptoken": token}
     return list_response(req, [select(o, req) for o in chunk], next_query, len(objects))

@@ -13,7 +13,6 @@ Ids follow Graph's shapes: team ids are GUIDs (the team's group id), channel ids
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
 import uuid
@@ -29,7 +28,16 @@ from connectors.simulator.http import ApiError, Request, Response, Router, bad_r
 from connectors.simulator.mail import _sync_state_not_found
 from connectors.simulator.store import Collapsed, Collection, Item
 from connectors.simulator.tenant import Tenant, public
-from connectors.simulator.views import PageLimits, compile_filter, list_response, page_size, select, teams_limits
+from connectors.simulator.views import (
+    PageLimits,
+    compile_filter,
+    list_response,
+    page_size,
+    select,
+    skiptoken,
+    skiptoken_position,
+    teams_limits,
+)
 
 TEAM_NAMES = ["Contoso Sales", "Project Falcon", "Engineering", "Marketing", "Legal and Compliance",
               "Operations", "Research", "HR Connect"]
@@ -84,19 +92,6 @@ def one_on_one_chat_id(a: str, b: str) -> str:
 
 def member_id(container: str, user_id: str) -> str:
     return ids.opaque("member", container, user_id)
-
-
-def _skiptoken(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
-
-
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().removeprefix("offset:"))
-    except ValueError:
-        raise bad_request("The $skiptoken is malformed.") from None
 
 
 # -- seeded content ---------------------------------------------------------------------------------
@@ -1105,13 +1100,13 @@ def _page(req: Request, objects: Iterable[dict], *, filterable: bool = False, li
         if predicate is not None:
             items = [o for o in items if predicate(o)]
     size = page_size(req, teams_limits(20)) if limit else page_size(req, _plain_limits())
-    start = _offset(req.query.get("$skiptoken"))
+    start = skiptoken_position(req.query.get("$skiptoken"))
     chunk = items[start : start + size]
     more = start + size < len(items)
     next_query = None
     if more:
         next_query = {k: v for k, v in req.query.items() if k != "$skiptoken"}
-        next_query["$skiptoken"] = _skiptoken(start + size)
+        next_query["$skiptoken"] = skiptoken(start + size)
     return list_response(req, [select(o, req) for o in chunk], next_query)
 
 

@@ -139,16 +139,19 @@ def order_key(expression: str | None) -> tuple[Callable[[dict], Any], bool] | No
 
 
 # -- paging ------------------------------------------------------------------------------------------
-def _token(n: int) -> str:
-    return base64.urlsafe_b64encode(f"slot:{n}".encode()).decode().rstrip("=")
+def skiptoken(position: int) -> str:
+    """An opaque $skiptoken for a position in a list (clients must not read it, nor may they)."""
+    return base64.urlsafe_b64encode(f"offset:{position}".encode()).decode().rstrip("=")
 
 
-def _untoken(token: str) -> int:
+def skiptoken_position(token: str | None, code: str = "BadRequest") -> int:
+    if not token:
+        return 0
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        return int(raw.removeprefix("slot:"))
+        return int(raw.removeprefix("offset:"))
     except ValueError:
-        raise bad_request("The $skiptoken is malformed.") from None
+        raise bad_request("The $skiptoken is malformed.", code) from None
 
 
 def _next_query(req: Request, **changes: str) -> dict[str, str]:
@@ -175,7 +178,7 @@ def page_collection(req: Request, coll: Collection, limits: PageLimits,
     if any(q in req.query for q in ("$filter", "$orderby", "$search")):
         return page_items(req, (render(k, v) for k, v in coll.items()), limits)
     size = page_size(req, limits)
-    start = _untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else 0
+    start = skiptoken_position(req.query.get("$skiptoken"))
     values: list[dict] = []
     cursor = start
     while len(values) < size and cursor < coll.slot_count:
@@ -183,7 +186,7 @@ def page_collection(req: Request, coll: Collection, limits: PageLimits,
         values.extend(select(r, req) for r in (render(k, v) for k, v in batch) if r is not None)
     more = cursor < coll.slot_count
     count = len(coll) if req.query.get("$count") else None
-    return list_response(req, values, _next_query(req, **{"$skiptoken": _token(cursor)}) if more else None, count)
+    return list_response(req, values, _next_query(req, **{"$skiptoken": skiptoken(cursor)}) if more else None, count)
 
 
 def page_items(req: Request, objects: Iterable[dict | None], limits: PageLimits) -> Response:
