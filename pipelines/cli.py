@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["small", "medium"], default="small")
     demo.set_defaults(handler=run_demo)
 
+    # Part of the published interface but not built yet: say so plainly rather than "invalid choice".
+    writeback = commands.add_parser("writeback", help="queued write-back (not available in this version)")
+    writeback.add_argument("action", choices=["enqueue", "run", "status"])
+    writeback.add_argument("--file", help=argparse.SUPPRESS)
+    writeback.set_defaults(handler=run_writeback)
+
     simulator = commands.add_parser("simulator", help="the Graph tenant simulator")
     sim_commands = simulator.add_subparsers(dest="simulator_command", required=True)
     serve = sim_commands.add_parser("serve", help="serve the simulator over HTTPS until interrupted")
@@ -113,6 +119,11 @@ def _exit_code(report: SyncReport) -> int:
         return 0
     first_user, first_error = next(iter(report.failed.items()))
     raise CommandError(f"{len(report.failed)} mailbox(es) could not be synced, e.g. {first_user}: {first_error}")
+
+
+def run_writeback(args: argparse.Namespace) -> int:
+    raise CommandError(f"writeback {args.action}: write-back is not available in this version of graphsync yet; "
+                       "nothing was queued or sent")
 
 
 # -- simulator -------------------------------------------------------------------------------------

@@ -23,3 +23,11 @@ def test_only_rejects_unknown_tables(capsys: pytest.CaptureFixture[str]) -> None
 def test_sync_defaults() -> None:
     args = build_parser().parse_args(["sync", "--only", "users", "--user", "a@b.c", "--user", "x"])
     assert args.only == ("users",) and args.user == ["a@b.c", "x"] and not args.full
+
+
+def test_writeback_says_plainly_it_is_not_available(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli import main
+
+    assert main(["writeback", "enqueue", "--file", "actions.jsonl"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("graphsync: error: writeback enqueue: write-back is not available") and "\n" not in err
