@@ -52,8 +52,10 @@ class Demo:
             say(f"\n2. Meanwhile in the tenant: {changed}")
             incremental = self._sync(sim, "3. Incremental sync (delta links only)")
             received = sum(s.items for s in incremental.streams.values())
+            calls = sum(s.pages for s in incremental.streams.values())
             say(f"   it received {received:,} items instead of {sum(s.items for s in full.streams.values()):,}: "
-                "one delta call per folder, carrying only what changed")
+                f"{calls} delta calls (one per folder and calendar) carrying only what changed, sent together "
+                f"in {incremental.requests} HTTP requests ($batch)")
             self._check_exact(sim)
         self._show_queries()
         say(f"\nThe warehouse is {self.db}. Query it with DuckDB, e.g.:\n"
@@ -91,8 +93,9 @@ class Demo:
                 moved += 1
         sim.control("create_folder", user=users[0], name="Demo follow-ups", parent="inbox")
         sim.control("update_user", user=users[1], fields={"jobTitle": "Head of Demos"})
+        sim.control("create_event", user=users[2], fields={"subject": "Demo review"})
         return (f"{created} messages received, {edited} edited, {deleted} deleted, {moved} moved, "
-                "1 folder created, 1 user edited")
+                "1 folder created, 1 user edited, 1 meeting booked")
 
     def _check_exact(self, sim: Simulator) -> None:
         wh = Warehouse(self.db)
