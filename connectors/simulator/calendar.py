@@ -27,9 +27,8 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.simulator import content, ids
-from connectors.simulator.delta import DeltaSource
+from connectors.simulator.delta import DeltaSource, serve_page, sync_state_not_found
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response, not_found
-from connectors.simulator.mail import _serve_delta, _sync_state_not_found
 from connectors.simulator.store import Collapsed, Collection, Item
 from connectors.simulator.tenant import Tenant, check_if_match, now_iso, patch_item, public
 from connectors.simulator.views import outlook_limits, page_collection, page_items, select
@@ -1100,7 +1099,7 @@ class CalendarArea:
         src = DeltaSource(
             state.events[state.default_calendar_id], req.path, render_full=None,  # type: ignore[arg-type]
             render_removed=None,  # type: ignore[arg-type]
-            default_page=10, max_page=1000, expired=_sync_state_not_found, options=options,
+            default_page=10, max_page=1000, expired=sync_state_not_found, options=options,
         )
 
         def window() -> tuple[datetime, datetime]:
@@ -1123,7 +1122,7 @@ class CalendarArea:
         src.expand = expand  # the engine renders through expand; render_full only serves sources without one
         src.render_full = lambda k, v: (expand(k, v) or [None])[0]
         src.render_removed = render_removed
-        return _serve_delta(req, self.tenant, src)
+        return serve_page(req, self.tenant, src)
 
     # -- scheduling ------------------------------------------------------------------------------
     def get_schedule(self, req: Request) -> Response:

@@ -21,12 +21,16 @@ import base64
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from connectors.simulator.http import ApiError, Request, Response, bad_request, json_response
 from connectors.simulator.store import Collapsed, Collection, Item, collapse
+from connectors.simulator.views import outlook_limits, page_size
+
+if TYPE_CHECKING:
+    from connectors.simulator.tenant import Tenant
 
 
 def encode_token(state: dict[str, Any]) -> str:
@@ -236,3 +240,20 @@ def _page(req: Request, src: DeltaSource, registry: ChainRegistry, cid: int, val
     body = {"@odata.context": f"{req.base_url}/$metadata#Collection", "value": values,
             "@odata.deltaLink" if final else "@odata.nextLink": link}
     return json_response(body)
+
+
+def sync_state_not_found(req: Request, token: str) -> ApiError:
+    # The real body seen for an evicted Outlook sync state (microsoft-graph-docs #2350): no Location.
+    return ApiError(410, "SyncStateNotFound",
+                    "The sync state generation is not found; generation=1;[highest=4][4][3][2].")
+
+
+def serve_page(req: Request, tenant: Tenant, src: DeltaSource) -> Response:
+    """A delta page for a request: its token, its page size ($top or Prefer: odata.maxpagesize)."""
+    token = req.query.get("$deltatoken") or req.query.get("$skiptoken")
+    size = page_size(req, outlook_limits(src.default_page, src.max_page)) if (
+        "$top" in req.query or "odata.maxpagesize" in req.prefer) else None
+    response = serve(req, src, tenant.chains, tenant.config.knobs, token, size)
+    if size is not None and "odata.maxpagesize" in req.prefer:
+        response.headers["preference-applied"] = f"odata.maxpagesize={size}"
+    return response

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from connectors.simulator import content
-from connectors.simulator.delta import DeltaSource
+from connectors.simulator.delta import DeltaSource, serve_page
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
-from connectors.simulator.mail import _serve_delta
 from connectors.simulator.store import Collapsed, Item
 from connectors.simulator.tenant import Tenant, public
 from connectors.simulator.views import directory_limits, page_collection, page_items, select
@@ -109,7 +108,7 @@ class DirectoryArea:
 
         src.render_full = lambda k, v: selected(v)
         src.render_partial = partial
-        return _serve_delta(req, self.tenant, src)
+        return serve_page(req, self.tenant, src)
 
     def find_room_lists(self, req: Request) -> Response:
         return page_items(req, room_lists(), directory_limits())

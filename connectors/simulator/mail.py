@@ -13,11 +13,11 @@ import copy
 from dataclasses import dataclass, field
 
 from connectors.simulator import content, ids
-from connectors.simulator.delta import DeltaSource, serve
+from connectors.simulator.delta import DeltaSource, serve_page, sync_state_not_found
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response, not_found
 from connectors.simulator.store import Collapsed, Collection, Item
 from connectors.simulator.tenant import Tenant, check_if_match, now_iso, patch_item, public
-from connectors.simulator.views import outlook_limits, page_collection, page_items, page_size, select
+from connectors.simulator.views import outlook_limits, page_collection, page_items, select
 
 ROOT = "msgfolderroot"
 
@@ -330,9 +330,9 @@ class MailArea:
             box.folders, req.path,
             render_full=lambda k, v: select(box.render_folder(k, v), req),
             render_removed=lambda c: {"id": c.key, "@removed": {"reason": c.reason}},
-            render_partial=None, default_page=10, max_page=1000, expired=_sync_state_not_found,
+            render_partial=None, default_page=10, max_page=1000, expired=sync_state_not_found,
         )
-        return _serve_delta(req, self.tenant, src)
+        return serve_page(req, self.tenant, src)
 
     # -- messages ------------------------------------------------------------------------------
     def list_folder_messages(self, req: Request) -> Response:
@@ -360,7 +360,7 @@ class MailArea:
             box.messages[fid], req.path, render_full=None,  # type: ignore[arg-type]
             render_removed=lambda c: _removed_message(c, immutable),
             render_partial=lambda k, v, f: _partial(box.render_message(k, v, immutable), f),
-            default_page=10, max_page=1000, expired=_sync_state_not_found, options=options,
+            default_page=10, max_page=1000, expired=sync_state_not_found, options=options,
         )
 
         def render_full(key: str, item: Item) -> dict | None:
@@ -370,7 +370,7 @@ class MailArea:
             return _project(out, src.options.get("select"))
 
         src.render_full = render_full
-        return _serve_delta(req, self.tenant, src)
+        return serve_page(req, self.tenant, src)
 
     def get_message(self, req: Request) -> Response:
         box = self.box(req)
@@ -611,19 +611,3 @@ def _partial(full: dict, fields: frozenset[str]) -> dict:
 def _removed_message(change: Collapsed, immutable: bool) -> dict:
     mid = ids.immutable_id(change.key) if immutable or change.public_id is None else change.public_id
     return {"@odata.type": "#microsoft.graph.message", "id": mid, "@removed": {"reason": change.reason}}
-
-
-def _sync_state_not_found(req: Request, token: str) -> ApiError:
-    # The real body seen for an evicted Outlook sync state (microsoft-graph-docs #2350): no Location.
-    return ApiError(410, "SyncStateNotFound",
-                    "The sync state generation is not found; generation=1;[highest=4][4][3][2].")
-
-
-def _serve_delta(req: Request, tenant: Tenant, src: DeltaSource) -> Response:
-    token = req.query.get("$deltatoken") or req.query.get("$skiptoken")
-    size = page_size(req, outlook_limits(src.default_page, src.max_page)) if (
-        "$top" in req.query or "odata.maxpagesize" in req.prefer) else None
-    response = serve(req, src, tenant.chains, tenant.config.knobs, token, size)
-    if size is not None and "odata.maxpagesize" in req.prefer:
-        response.headers["preference-applied"] = f"odata.maxpagesize={size}"
-    return response

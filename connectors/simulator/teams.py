@@ -23,9 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.simulator import content, ids
-from connectors.simulator.delta import DeltaSource, serve
+from connectors.simulator.delta import DeltaSource, serve, sync_state_not_found
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
-from connectors.simulator.mail import _sync_state_not_found
 from connectors.simulator.store import Collapsed, Collection, Item
 from connectors.simulator.tenant import Tenant, public
 from connectors.simulator.views import (
@@ -816,7 +815,7 @@ class TeamsArea:
         src = DeltaSource(
             channel.thread.store.coll, req.path, render_full=lambda k, v: None,
             render_removed=lambda c: _removed_message(c),
-            default_page=20, max_page=50, expired=_sync_state_not_found, options=options,
+            default_page=20, max_page=50, expired=sync_state_not_found, options=options,
         )
 
         def render_full(key: str, item: Item) -> dict | None:
