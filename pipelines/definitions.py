@@ -4,6 +4,7 @@ import dagster as dg
 
 from pipelines.defs.calendar.assets import events, events_have_unique_keys
 from pipelines.defs.directory.assets import users, users_have_unique_ids
+from pipelines.defs.files.assets import drive_items, drive_items_have_unique_keys
 from pipelines.defs.mail.assets import live_messages_have_live_folders, mail, messages_have_unique_keys
 from pipelines.defs.mail.automation import (
     directory_hourly,
@@ -15,9 +16,9 @@ from pipelines.defs.mail.automation import (
 from pipelines.resources import GraphResource, WarehouseResource
 
 defs = dg.Definitions(
-    assets=[users, mail, events],
+    assets=[users, mail, events, drive_items],
     asset_checks=[users_have_unique_ids, messages_have_unique_keys, live_messages_have_live_folders,
-                  events_have_unique_keys],
+                  events_have_unique_keys, drive_items_have_unique_keys],
     jobs=[sync_directory, sync_mailboxes],
     schedules=[directory_hourly, mailboxes_hourly],
     sensors=[mailbox_partitions],

@@ -101,4 +101,17 @@ EVENTS = StreamSpec(
     page_size=100,
 )
 
-STREAMS: dict[str, StreamSpec] = {s.name: s for s in (USERS, MAIL_FOLDERS, MESSAGES, EVENTS)}
+DRIVE_ITEMS = StreamSpec(
+    name="drive_items",
+    table="drive_items",
+    # The drive is found first (GET /users/{id}/drive); its root delta reports deletions with the
+    # `deleted` facet, and on a lost token a 410 whose Location starts the enumeration over.
+    path="/drives/{drive_id}/root/delta",
+    scope=("drive_id",),
+    row_scope=("drive_id",),
+    removal=Removal.DELETED_FACET,
+    sweep=(("drive_id", "drive_id"),),
+    page_size=200,
+)
+
+STREAMS: dict[str, StreamSpec] = {s.name: s for s in (USERS, MAIL_FOLDERS, MESSAGES, EVENTS, DRIVE_ITEMS)}

@@ -18,12 +18,12 @@ from connectors.graph import GraphClient, GraphError
 from connectors.settings import GraphSettings
 from pipelines.sync.engine import DeltaStream, StreamStats
 from pipelines.sync.fetch import CoalescingFetcher, DirectFetcher, PageFetcher
-from pipelines.sync.streams import EVENTS, MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
+from pipelines.sync.streams import DRIVE_ITEMS, EVENTS, MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState, Warehouse
 
 MAIL_TABLES = ("mail_folders", "messages")
-MAILBOX_TABLES = (*MAIL_TABLES, "events")  # what is synced per mailbox partition
+MAILBOX_TABLES = (*MAIL_TABLES, "events", "drive_items")  # what is synced per mailbox partition
 ALL_TABLES = ("users", *MAILBOX_TABLES)
 
 
@@ -163,6 +163,8 @@ class TenantSync:
         names = set(self.options.tables)
         if "messages" in names:
             names.add("mail_folders")  # messages are found through their folders
+        if "drive_items" in names:
+            names.add("drives")
         return sorted(names)
 
     def _read_known(self) -> Known:
@@ -207,6 +209,8 @@ class TenantSync:
                     if "events" in self.options.tables:
                         parts.append(self._run_stream(EVENTS, {"user_id": user_id}, fetcher, writer,
                                                       known.states(EVENTS)))
+                    if "drive_items" in self.options.tables:
+                        parts.append(self._sync_drive(user_id, fetcher, writer, known.states(DRIVE_ITEMS)))
                     await asyncio.gather(*parts)
                     self.report.mailboxes.append(user_id)
                 except GraphError as exc:
@@ -237,6 +241,21 @@ class TenantSync:
                                        message_states)
 
         await asyncio.gather(*(folder(f) for f in sorted(current)))
+
+    async def _sync_drive(self, user_id: str, fetcher: PageFetcher, writer: BatchWriter,
+                          states: dict[str, StreamState]) -> None:
+        """The user's OneDrive: the drive itself into `drives`, then its items through root delta."""
+        try:
+            drive = await fetcher.get(f"/users/{user_id}/drive", {}, small=True)
+        except GraphError as exc:
+            if exc.status == 404:  # no OneDrive provisioned for this user: nothing to sync
+                return
+            raise
+        now = datetime.now(UTC)
+        await writer.submit(PageBatch(
+            table="drives", scope_values={}, upserts=[drive], partial_ids=set(), removals=[], removal_guard=None,
+            state=StreamState("drives", user_id, None, "delta", None, now)))
+        await self._run_stream(DRIVE_ITEMS, {"drive_id": drive["id"]}, fetcher, writer, states)
 
     def _retire_folder(self, user_id: str, folder_id: str) -> PageBatch:
         """A folder that no longer exists: tombstone its messages and forget its delta link."""

@@ -8,7 +8,9 @@ import dagster as dg
 
 from connectors.simulator.server import Simulator
 from pipelines.definitions import defs
+from pipelines.defs.calendar.assets import events, events_have_unique_keys
 from pipelines.defs.directory.assets import users, users_have_unique_ids
+from pipelines.defs.files.assets import drive_items, drive_items_have_unique_keys
 from pipelines.defs.mail.assets import live_messages_have_live_folders, mail, messages_have_unique_keys
 from pipelines.defs.mail.automation import batched_run_requests, mailbox_partitions, mailboxes_hourly
 from pipelines.partitions import mailboxes
@@ -56,6 +58,14 @@ def test_users_then_mailbox_partitions_then_batched_mail_run(sim: Simulator, tmp
         assert by_asset["mail_folders"]["dagster/row_count"].value == 30
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
         assert checks == {"messages_have_unique_keys": True, "live_messages_have_live_folders": True}
+
+        result = dg.materialize([events, drive_items, events_have_unique_keys, drive_items_have_unique_keys],
+                                instance=instance, resources=resources, tags=tags)
+        assert result.success
+        materialized = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+        rows = {m.asset_key.path[-1]: m.metadata["dagster/row_count"].value for m in materialized}
+        assert rows["events"] > 3 * 6 and rows["drive_items"] >= 3 * 5
+        assert all(c.passed for c in result.get_asset_check_evaluations())
     assert_exact(sim, db)
 
 

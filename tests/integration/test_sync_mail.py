@@ -44,7 +44,8 @@ def test_incremental_sync_uses_only_delta_links(sim: Simulator, tmp_path: Path) 
     first_calls = [c for c in delta_calls if "token" not in c["query"]]
     # Only the new folder's stream starts from scratch; nothing else is listed again.
     assert len(first_calls) == 1 and "/mailFolders/" in first_calls[0]["path"], first_calls
-    assert all(c["path"].endswith("/delta") for c in calls), "no plain list calls in an incremental sync"
+    # Nothing is listed again: only delta calls, plus one GET of each user's drive object (its id and quota).
+    assert all(c["path"].endswith(("/delta", "/drive")) for c in calls), "no list calls in an incremental sync"
     assert report.stream("messages").upserts <= 4
 
 
@@ -137,7 +138,8 @@ def test_only_some_mailboxes_and_full_resync(sim: Simulator, tmp_path: Path) -> 
     run_sync(sim, db, full=True)
     first_calls = [c for c in sim.control("journal", since=mark) if c["path"].endswith("/delta")
                    and "token" not in c["query"]]
-    assert len(first_calls) == 1 + 3 + 3 * 10 + 3, "--full starts every stream (users, folders, messages, events) over"
+    # users, 3 x mail folders, 3 x 10 message folders, 3 x events, 3 x drives: every stream starts over
+    assert len(first_calls) == 1 + 3 + 3 * 10 + 3 + 3
     assert_exact(sim, db)
 
 
@@ -167,8 +169,9 @@ def test_runs_are_logged_in_the_warehouse(sim: Simulator, tmp_path: Path) -> Non
     assert len(report.failed) == 1
     runs = Warehouse(db).query_rows("SELECT status, upserted, error FROM _sync_runs ORDER BY id")
     assert [r[0] for r in runs] == ["succeeded", "failed"]
-    events = Warehouse(db).query_rows("SELECT count(*) FROM events")[0][0]
-    assert runs[0][1] == 3 + 30 + 60 + events and "403" in runs[1][2]
+    stored = sum(Warehouse(db).query_rows(f"SELECT count(*) FROM {t}")[0][0]
+                 for t in ("users", "mail_folders", "messages", "events", "drives", "drive_items"))
+    assert runs[0][1] == stored and "403" in runs[1][2]
 
 
 def _calendar_view(sim: Simulator, user: str) -> set[str]:
@@ -205,3 +208,38 @@ def test_events_sync_matches_the_calendar_view(sim: Simulator, tmp_path: Path) -
     assert stored(users[0]) == _calendar_view(sim, users[0])
     subject = Warehouse(db).query_rows("SELECT subject FROM events WHERE id = ?", [edited["immutableId"]])
     assert subject == [("Moved agenda",)]
+
+
+def test_drive_items_sync_is_exact_through_root_delta(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db, tables=("users", "drive_items"), page_size=3)
+    users = sim.control("user_ids")
+
+    def expected(user: str) -> set[tuple[str, str]]:
+        state = sim.control("drive_state", user=user)
+        return {(state["drive"]["id"], item_id) for item_id in state["items"]}
+
+    def stored() -> set[tuple[str, str]]:
+        return set(Warehouse(db).query_rows("SELECT drive_id, id FROM drive_items WHERE _deleted_at IS NULL"))
+
+    assert stored() == set().union(*(expected(u) for u in users))
+    assert len(Warehouse(db).query_rows("SELECT id FROM drives")) == len(users)
+    items = sim.control("drive_state", user=users[0])["items"]
+    files = sorted(k for k, v in items.items() if "file" in v)
+    folders = sorted(k for k, v in items.items() if "folder" in v and "root" not in v)
+    created = sim.control("create_file", user=users[0], name="q4-plan.xlsx", size=2048)
+    sim.control("delete_item", user=users[0], item_id=files[0])
+    sim.control("move_item", user=users[0], item_id=files[1], parent_id=folders[0])
+    sim.control("update_item", user=users[0], item_id=files[2], fields={"name": "renamed.pdf"})
+    mark = sim.control("journal_mark")
+    run_sync(sim, db, tables=("drive_items",))
+    calls = [c for c in sim.control("journal", since=mark) if c["path"] != "/$batch"]
+    assert all("token" in c["query"] for c in calls if c["path"].endswith("/delta"))
+    assert stored() == set().union(*(expected(u) for u in users))
+    assert (created["id"],) in {(i,) for _, i in stored()}
+    renamed = Warehouse(db).query_rows("SELECT name FROM drive_items WHERE id = ?", [files[2]])
+    assert renamed == [("renamed.pdf",)]
+    sim.control("evict_delta", prefix="drive/")
+    report = run_sync(sim, db, tables=("drive_items",))
+    assert report.stream("drive_items").restarts == len(users), "410 + Location restarts each drive's round"
+    assert stored() == set().union(*(expected(u) for u in users))

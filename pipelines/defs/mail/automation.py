@@ -9,9 +9,10 @@ from pipelines.resources import WarehouseResource
 BATCH_SIZE = 25  # mailboxes per run: amortises run start-up without one run per mailbox
 
 sync_mailboxes = dg.define_asset_job(
-    "sync_mailboxes", selection=dg.AssetSelection.assets("mail_folders", "messages", "events"),
+    "sync_mailboxes", selection=dg.AssetSelection.assets("mail_folders", "messages", "events", "drive_items"),
     partitions_def=mailboxes,
-    description="Mail folders, messages and events of a batch of mailboxes (one partition range per run).",
+    description="Mail folders, messages, events and drive items of a batch of mailboxes (one partition range "
+                "per run).",
 )
 sync_directory = dg.define_asset_job("sync_directory", selection=dg.AssetSelection.assets("users"),
                                      description="The tenant's users.")
