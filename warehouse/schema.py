@@ -38,7 +38,8 @@ def create_statements() -> list[str]:
 def _existing_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     """Column names per table of the main schema (one catalog query for all tables)."""
     rows = connection.execute(
-        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal"
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal"
     ).fetchall()
     existing: dict[str, set[str]] = {}
     for table, column in rows:
