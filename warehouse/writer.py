@@ -11,8 +11,8 @@ taken as UTC. Datetimes handed back are aware (UTC).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,11 +117,31 @@ class Warehouse:
         self.path = Path(path).expanduser().absolute()
         self.lock_timeout_s = lock_timeout_s
         self._schema_ready = False
+        self._session: duckdb.DuckDBPyConnection | None = None
 
     # -- connections -------------------------------------------------------------------------
 
     def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        if self._session is not None:
+            return nullcontext(self._session)
         return open_locked(self.path, write=True, timeout_s=self.lock_timeout_s)
+
+    def _read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        if self._session is not None:
+            return nullcontext(self._session)
+        return open_locked(self.path, write=False, timeout_s=self.lock_timeout_s)
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Hold one locked connection for several quick calls (opening the file costs ~0.1 s, and a
+        sync's start and end are a handful of small reads and writes). Not for long work: other
+        processes wait while it is held, and it must not span calls from other threads."""
+        with open_locked(self.path, write=True, timeout_s=self.lock_timeout_s) as connection:
+            self._session = connection
+            try:
+                yield
+            finally:
+                self._session = None
 
     def _ensure_schema_once(self, connection: duckdb.DuckDBPyConnection) -> None:
         # Each writer call makes sure the tables exist, but only once per Warehouse object.
@@ -204,7 +224,7 @@ class Warehouse:
 
     def query_rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read query under a shared lock, read-only; the rows as tuples."""
-        with open_locked(self.path, write=False, timeout_s=self.lock_timeout_s) as connection:
+        with self._read() as connection:
             return connection.execute(sql, params).fetchall()
 
     def query_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:

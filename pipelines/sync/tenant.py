@@ -110,10 +110,9 @@ class TenantSync:
 
     async def run(self) -> SyncReport:
         """Sync, recording the run (start, outcome, counts, error) in the warehouse table `_sync_runs`."""
-        await asyncio.to_thread(self.warehouse.ensure_schema)
-        run_id = await asyncio.to_thread(self.warehouse.start_run, "sync", self._stream_names(), datetime.now(UTC))
+        run_id, known = await asyncio.to_thread(self._begin)
         try:
-            report = await self._run()
+            report = await self._run(known)
         except BaseException as exc:
             await asyncio.to_thread(self._record_failure, run_id, exc)
             raise
@@ -128,10 +127,17 @@ class TenantSync:
         with contextlib.suppress(Exception):  # the original error is the one to report
             self.warehouse.finish_run(run_id, "failed", datetime.now(UTC), counts, str(exc) or type(exc).__name__)
 
-    async def _run(self) -> SyncReport:
+    def _begin(self) -> tuple[int, Known]:
+        """Schema, `--full`, the run log entry and what the warehouse knows: one short open of the file."""
+        with self.warehouse.session():
+            self.warehouse.ensure_schema()
+            if self.options.full:
+                self.warehouse.drop_states(self._stream_names())
+            run_id = self.warehouse.start_run("sync", self._stream_names(), datetime.now(UTC))
+            return run_id, self._read_known()
+
+    async def _run(self, known: Known) -> SyncReport:
         started = time.monotonic()
-        if self.options.full:
-            await asyncio.to_thread(self.warehouse.drop_states, self._stream_names())
         async with self.client_factory() as client:
             writer = BatchWriter(self.warehouse, flush_items=self.options.flush_items,
                                  max_waiting_items=2 * self.options.flush_items)
@@ -140,7 +146,6 @@ class TenantSync:
             reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None
             fetcher = CoalescingFetcher(client) if self.options.batch_requests else DirectFetcher(client)
             try:
-                known = await asyncio.to_thread(self._read_known)
                 live_users = known.users
                 if "users" in self.options.tables:
                     users = await self._run_stream(USERS, {}, fetcher, writer, known.states(USERS), track_ids=True)
