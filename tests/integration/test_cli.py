@@ -16,6 +16,7 @@ import pytest
 from connectors.simulator.server import Simulator
 from tests.conftest import start_simulator
 from tests.integration.helpers import assert_exact, warehouse_state
+from warehouse import Warehouse
 
 GRAPHSYNC = [sys.executable, "-m", "pipelines.cli"]
 
@@ -98,15 +99,21 @@ def test_debug_shows_the_traceback(sim: Simulator, tmp_path: Path) -> None:
 def test_sigkill_at_random_points_then_rerun_is_exact(tmp_path: Path) -> None:
     sim = start_simulator(tmp_path / "sim", scale="small")
     try:
-        sim.control("set_throttle", latency_s=0.004)  # spread the sync over a few seconds
         db = tmp_path / "wh.duckdb"
         env = _env(sim, db)
         rng = random.Random(20261127)
         interrupted = 0
-        for attempt in range(4):
+        for attempt in range(6):
+            # A random point measured in Graph requests served, not seconds: robust to machine speed.
+            kill_after = rng.randint(3, 60)
+            mark = sim.control("journal_mark")
             proc = subprocess.Popen(GRAPHSYNC + ["sync", "--page-size", "25", "--quiet"], env=env, cwd=tmp_path,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.8, 3.0))
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                if len(sim.control("journal", since=mark)) >= kill_after:
+                    break
+                time.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
             interrupted += proc.wait(30) == -signal.SIGKILL
             if attempt == 1:  # the tenant changes between a killed run and its rerun
@@ -117,6 +124,8 @@ def test_sigkill_at_random_points_then_rerun_is_exact(tmp_path: Path) -> None:
         final = _run(["sync", "--page-size", "25", "--quiet"], env, tmp_path)
         assert final.returncode == 0, final.stderr
         assert_exact(sim, db)
+        assert Warehouse(db).query_rows("SELECT count(*) FROM _sync_runs WHERE status = 'running'")[0][0] >= 3, \
+            "killed runs stay visible in the run log"
     finally:
         sim.stop()
 

@@ -56,7 +56,7 @@ def test_seeded_probability_is_deterministic(tmp_path) -> None:
 
 def test_mailbox_concurrency_limit_is_four(sim: Simulator, graph: GraphTestClient) -> None:
     user = graph.first_user()
-    sim.control("set_throttle", latency_s=0.3)
+    sim.control("set_throttle", latency_s=1.0)  # wide enough that all 8 overlap even on a loaded machine
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(verify=str(sim.endpoints.ca_path), timeout=30) as client:
