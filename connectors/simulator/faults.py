@@ -56,7 +56,7 @@ class FaultInjector:
     policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     rules: list[FaultRule] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=dict)
-    _windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # mailbox -> (window, count)
+    _windows: dict[str, tuple[float, int]] = field(default_factory=dict)  # mailbox -> (window start, count)
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,15 +87,18 @@ class FaultInjector:
         return None
 
     def charge_budget(self, mailbox: str) -> None:
-        """Count a request against the mailbox's window; 429 once the budget is spent."""
-        window = int(time.monotonic() // self.policy.budget_window_s)
-        current, count = self._windows.get(mailbox, (window, 0))
-        if current != window:
-            count = 0
+        """Count a request against the mailbox's window; 429 once the budget is spent.
+
+        A window starts at the mailbox's first request after the previous window ended, so a test
+        never straddles an arbitrary clock boundary."""
+        now = time.monotonic()
+        started, count = self._windows.get(mailbox, (now, 0))
+        if now - started >= self.policy.budget_window_s:
+            started, count = now, 0
         if count >= self.policy.mailbox_budget:
-            wait = (window + 1) * self.policy.budget_window_s - time.monotonic()
+            wait = started + self.policy.budget_window_s - now
             raise throttled(max(wait, 0.1), "Application is over its MailboxRequestBudget limit.")
-        self._windows[mailbox] = (window, count + 1)
+        self._windows[mailbox] = (started, count + 1)
 
     def enter(self, mailbox: str) -> None:
         if self.in_flight.get(mailbox, 0) >= self.policy.mailbox_concurrency:
