@@ -1,6 +1,4 @@
-"""Assets synced per mailbox partition from one delta stream each (events, drive items).
-
-One factory, so every such asset runs, reports and fails the same way."""
+"""Assets synced per mailbox partition (mail, events, drive items): one way to run, report and fail."""
 
 import asyncio
 
@@ -10,7 +8,22 @@ from models import TABLES
 from pipelines.defs.metadata import table_metadata
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
-from pipelines.sync.tenant import SyncOptions, TenantSync
+from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
+from warehouse import Warehouse
+
+
+def sync_partition_mailboxes(context: dg.AssetExecutionContext, graph: GraphResource, warehouse: WarehouseResource,
+                   tables: tuple[str, ...]) -> tuple[SyncReport, Warehouse]:
+    """Sync `tables` for the run's mailbox partitions. Mailboxes that failed fail the run (the others'
+    rows are committed), so the failures are visible and retryable."""
+    wh = warehouse.warehouse()
+    context.log.info(f"syncing {', '.join(tables)} of {len(context.partition_keys)} mailbox(es)")
+    options = SyncOptions(tables=tables, users=tuple(context.partition_keys))
+    report = asyncio.run(TenantSync(graph.settings(), wh, options).run())
+    if report.failed:
+        raise dg.Failure(f"{len(report.failed)} mailbox(es) failed",
+                         metadata={user: dg.MetadataValue.text(err) for user, err in report.failed.items()})
+    return report, wh
 
 
 def per_mailbox_asset(table: str, group: str, description: str) -> dg.AssetsDefinition:
@@ -18,12 +31,7 @@ def per_mailbox_asset(table: str, group: str, description: str) -> dg.AssetsDefi
               backfill_policy=dg.BackfillPolicy.single_run(), pool="msgraph", description=description)
     def _asset(context: dg.AssetExecutionContext, graph: GraphResource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-        wh = warehouse.warehouse()
-        options = SyncOptions(tables=(table,), users=tuple(context.partition_keys))
-        report = asyncio.run(TenantSync(graph.settings(), wh, options).run())
-        if report.failed:
-            raise dg.Failure(f"{len(report.failed)} mailbox(es) failed",
-                             metadata={user: dg.MetadataValue.text(err) for user, err in report.failed.items()})
+        report, wh = sync_partition_mailboxes(context, graph, warehouse, (table,))
         return dg.MaterializeResult(metadata=table_metadata(report, table, wh))
 
     return _asset

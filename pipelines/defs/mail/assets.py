@@ -6,14 +6,13 @@ thousands of runs.
 """
 
 
-import asyncio
 
 import dagster as dg
 
+from pipelines.defs.mailbox_assets import sync_partition_mailboxes, unique_keys_check
 from pipelines.defs.metadata import table_metadata
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
-from pipelines.sync.tenant import SyncOptions, TenantSync
 
 
 @dg.multi_asset(
@@ -30,24 +29,12 @@ from pipelines.sync.tenant import SyncOptions, TenantSync
     can_subset=False,
 )
 def mail(context: dg.AssetExecutionContext, graph: GraphResource, warehouse: WarehouseResource):
-    wh = warehouse.warehouse()
-    user_ids = tuple(context.partition_keys)
-    context.log.info(f"syncing {len(user_ids)} mailbox(es)")
-    report = asyncio.run(TenantSync(graph.settings(), wh, SyncOptions(tables=("mail_folders", "messages"),
-                                                                      users=user_ids)).run())
-    if report.failed:
-        # The other mailboxes' rows are committed; failing the run makes the failures visible and retryable.
-        raise dg.Failure(f"{len(report.failed)} mailbox(es) failed",
-                         metadata={user: dg.MetadataValue.text(err) for user, err in report.failed.items()})
+    report, wh = sync_partition_mailboxes(context, graph, warehouse, ("mail_folders", "messages"))
     for table in ("mail_folders", "messages"):
         yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(report, table, wh))
 
 
-@dg.asset_check(asset="messages", description="Message keys (user_id, id) are unique.")
-def messages_have_unique_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    dupes = warehouse.warehouse().query_df(
-        "SELECT user_id, id FROM messages GROUP BY ALL HAVING count(*) > 1")
-    return dg.AssetCheckResult(passed=dupes.empty, metadata={"duplicates": len(dupes)})
+messages_have_unique_keys = unique_keys_check("messages")
 
 
 @dg.asset_check(asset="messages", description="Every live message's folder exists and is live.")
