@@ -1,8 +1,9 @@
 """The warehouse API the sync engine calls: delta state, batched set-based apply, short reads.
 
 Every public method opens the DuckDB file only for its own duration, under the file lock of
-:mod:`warehouse.locking`; no connection outlives a call, so Graph calls happen with the
-warehouse closed and other processes (the Dagster UI, a second sync) can get their turn.
+:mod:`warehouse.locking`, so other processes (the Dagster UI, a second sync) get their turn. The
+one exception is :meth:`Warehouse.hold_open`: a burst of back-to-back commits keeps one connection,
+and its holder releases it after a few seconds.
 
 Timestamps: ``_synced_at``, ``_deleted_at`` and the ``_sync_state``/``_sync_runs`` times are
 naive UTC ``TIMESTAMP`` values. Aware datetimes passed in are converted to UTC; naive ones are
@@ -11,8 +12,9 @@ taken as UTC. Datetimes handed back are aware (UTC).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,31 +119,68 @@ class Warehouse:
         self.path = Path(path).expanduser().absolute()
         self.lock_timeout_s = lock_timeout_s
         self._schema_ready = False
-        self._session: duckdb.DuckDBPyConnection | None = None
+        # A connection kept open across calls (see hold_open); the lock serialises its users, since a
+        # DuckDB connection may move between threads but must not be used by two at once.
+        self._held: ExitStack | None = None
+        self._held_connection: duckdb.DuckDBPyConnection | None = None
+        self._held_lock = threading.RLock()
 
     # -- connections -------------------------------------------------------------------------
 
     def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        if self._session is not None:
-            return nullcontext(self._session)
+        if self._held_connection is not None:
+            return self._using_held()
         return open_locked(self.path, write=True, timeout_s=self.lock_timeout_s)
 
     def _read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        if self._session is not None:
-            return nullcontext(self._session)
+        if self._held_connection is not None:
+            return self._using_held()
         return open_locked(self.path, write=False, timeout_s=self.lock_timeout_s)
 
     @contextmanager
+    def _using_held(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._held_lock:
+            if self._held_connection is None:  # released by another thread meanwhile: open afresh
+                with open_locked(self.path, write=True, timeout_s=self.lock_timeout_s) as connection:
+                    yield connection
+            else:
+                yield self._held_connection
+
+    @property
+    def is_held_open(self) -> bool:
+        return self._held_connection is not None
+
+    def hold_open(self) -> None:
+        """Keep one locked write connection for the following calls, until :meth:`release`.
+
+        Opening the file costs 0.1-0.3 s (DuckDB replays the write-ahead log left since the last
+        checkpoint), which dominated a sync that committed every few seconds. Other processes wait
+        while the file is held, so holders release it after a burst of work (see BatchWriter).
+        """
+        with self._held_lock:
+            if self._held is not None:
+                return
+            stack = ExitStack()
+            self._held_connection = stack.enter_context(
+                open_locked(self.path, write=True, timeout_s=self.lock_timeout_s))
+            self._held = stack
+
+    def release(self) -> None:
+        """Close the connection kept by :meth:`hold_open` (a no-op when none is held)."""
+        with self._held_lock:
+            stack, self._held, self._held_connection = self._held, None, None
+            if stack is not None:
+                stack.close()
+
+    @contextmanager
     def session(self) -> Iterator[None]:
-        """Hold one locked connection for several quick calls (opening the file costs ~0.1 s, and a
-        sync's start and end are a handful of small reads and writes). Not for long work: other
-        processes wait while it is held, and it must not span calls from other threads."""
-        with open_locked(self.path, write=True, timeout_s=self.lock_timeout_s) as connection:
-            self._session = connection
-            try:
-                yield
-            finally:
-                self._session = None
+        """Hold one locked connection for several quick calls (a sync's start is a handful of small
+        reads and writes). Not for long work: other processes wait while it is held."""
+        self.hold_open()
+        try:
+            yield
+        finally:
+            self.release()
 
     def _ensure_schema_once(self, connection: duckdb.DuckDBPyConnection) -> None:
         # Each writer call makes sure the tables exist, but only once per Warehouse object.
@@ -229,7 +268,7 @@ class Warehouse:
 
     def query_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run one read query under a shared lock, read-only, and return the result as a DataFrame."""
-        with open_locked(self.path, write=False, timeout_s=self.lock_timeout_s) as connection:
+        with self._read() as connection:
             return connection.execute(sql, params).df()
 
     # -- writes --------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -96,6 +97,24 @@ def _current_ids(stored: set[str], stream: DeltaStream) -> set[str]:
     return (stored | stream.seen_ids) - stream.removed_ids
 
 
+@contextlib.contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the garbage collector far less often while syncing.
+
+    Parsing a page creates ~15 container objects per message, so with CPython's default thresholds
+    the cyclic collector ran thousands of times per sync and took ~15% of its CPU (py-spy), mostly
+    re-scanning long-lived objects. A sync's objects are short-lived and freed by reference counting.
+    """
+    previous = gc.get_threshold()
+    gc.freeze()  # what was alive before the sync (imported modules, settings) is never scanned again
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 class TenantSync:
     def __init__(self, settings: GraphSettings, warehouse: Warehouse, options: SyncOptions,
                  client_factory: Callable[[], GraphClient] | None = None,
@@ -112,7 +131,8 @@ class TenantSync:
         """Sync, recording the run (start, outcome, counts, error) in the warehouse table `_sync_runs`."""
         run_id, known = await asyncio.to_thread(self._begin)
         try:
-            report = await self._run(known)
+            with fewer_gc_passes():
+                report = await self._run(known)
         except BaseException as exc:
             await asyncio.to_thread(self._record_failure, run_id, exc)
             raise

@@ -96,3 +96,21 @@ def test_missing_folder_is_one_line_error(tmp_path: Path) -> None:
 def test_reading_a_warehouse_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="does not exist yet"):
         Warehouse(tmp_path / "none.duckdb").query_df("SELECT 1")
+
+
+def test_a_held_connection_serves_this_process_and_keeps_others_out_until_released(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    holder_wh, other = Warehouse(db), Warehouse(db, lock_timeout_s=0.3)
+    holder_wh.ensure_schema()
+    holder_wh.hold_open()
+    try:
+        # Calls of the holding process go through the held connection (they would deadlock on the
+        # file lock otherwise), from any thread.
+        assert holder_wh.query_rows("SELECT count(*) FROM users") == [(0,)]
+        assert len(holder_wh.query_df("SELECT * FROM _sync_state")) == 0
+        with pytest.raises(WarehouseLocked):
+            other.query_rows("SELECT 1")
+    finally:
+        holder_wh.release()
+    assert not holder_wh.is_held_open
+    assert other.query_rows("SELECT count(*) FROM users") == [(0,)]
