@@ -9,6 +9,10 @@ Every Graph-backed column is declared with :func:`graph_field` (or :func:`graph_
   (default: the camelCase of the column name), or ``None`` for scope columns.
 - ``facet``: true for a BOOLEAN meaning "this object is present" (:func:`graph_facet`).
 - ``role``: ``"scope"`` (supplied by the sync engine, not the JSON), ``"graph"`` or ``"meta"``.
+- ``compression``: ``"zstd"`` for long text (``_raw``, JSON columns, message bodies), else DuckDB's
+  choice. DuckDB's default analysis (FSST/dictionary) suits short repeated strings but spent more
+  than half of a full sync's write time on long documents; zstd cut the messages table's
+  write cost 2.4x and its size 4x (measured on 100k simulated messages).
 
 The bookkeeping columns ``_raw``, ``_synced_at`` and ``_deleted_at`` come from :class:`GraphTable`.
 Their Python attribute names have no leading underscore because pydantic reserves those for
@@ -56,21 +60,28 @@ def _as_path(path: str | GraphPath) -> GraphPath:
     return tuple(path.split(".")) if isinstance(path, str) else tuple(path)
 
 
-def _column_info(role: str, sql_type: str, path: GraphPath | None, facet: bool = False) -> dict[str, Any]:
-    return {"role": role, "sql_type": sql_type, "graph_path": path, "facet": facet}
+ZSTD = "zstd"
 
 
-def graph_field(sql_type: str = VARCHAR, path: str | GraphPath | None = None) -> Any:
+def _column_info(role: str, sql_type: str, path: GraphPath | None, facet: bool = False,
+                 long_text: bool = False) -> dict[str, Any]:
+    compression = ZSTD if long_text or sql_type == JSON else None
+    return {"role": role, "sql_type": sql_type, "graph_path": path, "facet": facet, "compression": compression}
+
+
+def graph_field(sql_type: str = VARCHAR, path: str | GraphPath | None = None, long_text: bool = False) -> Any:
     """A nullable column filled from the Graph object.
 
     ``path`` defaults to the camelCase of the attribute name; it is resolved later by
     :func:`models.registry.build_spec`, because the attribute name is not known here.
+    ``long_text`` marks free text that is usually long (a message body), stored zstd-compressed.
     """
     return Field(
         default=None,
         nullable=True,  # `Any` annotations (JSON columns) would otherwise become NOT NULL
         sa_type=SA_TYPES[sql_type](),
-        sa_column_kwargs={"info": _column_info("graph", sql_type, _as_path(path) if path else None)},
+        sa_column_kwargs={"info": _column_info("graph", sql_type, _as_path(path) if path else None,
+                                               long_text=long_text)},
     )
 
 

@@ -27,7 +27,7 @@ class Event(GraphTable, table=True):
     id: str = graph_key()
     subject: str | None = graph_field()
     body_preview: str | None = graph_field()
-    body_content: str | None = graph_field(path="body.content")
+    body_content: str | None = graph_field(path="body.content", long_text=True)
     body_content_type: str | None = graph_field(path="body.contentType")
     # dateTimeTimeZone: a wall-clock time without offset plus the zone it is in.
     start_date_time: datetime | None = graph_field(TIMESTAMP, path="start.dateTime")

@@ -61,7 +61,7 @@ class Message(GraphTable, table=True):
     parent_folder_id: str | None = graph_field()
     subject: str | None = graph_field()
     body_preview: str | None = graph_field()
-    body_content: str | None = graph_field(path="body.content")
+    body_content: str | None = graph_field(path="body.content", long_text=True)
     body_content_type: str | None = graph_field(path="body.contentType")
     from_address: str | None = graph_field(path="from.emailAddress.address")
     from_name: str | None = graph_field(path="from.emailAddress.name")

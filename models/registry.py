@@ -23,6 +23,8 @@ class ColumnSpec:
     role: str  # "scope" (from the sync engine), "graph" (from the JSON) or "meta" (_raw, _synced_at, ...)
     graph_path: GraphPath | None  # keys to follow in the Graph object; None unless role == "graph"
     facet: bool = False  # BOOLEAN "object at graph_path is present"
+    nullable: bool = True
+    compression: str | None = None  # DuckDB compression to use ("zstd"), None: DuckDB's choice
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def _column_spec(column: sa.Column) -> ColumnSpec:
         role=role,
         graph_path=path,
         facet=bool(info.get("facet")),
+        nullable=bool(column.nullable) and not column.primary_key,
+        compression=info.get("compression"),
     )
 
 

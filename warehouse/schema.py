@@ -1,37 +1,44 @@
-"""DDL generated from the SQLModel metadata, plus additive migrations.
+"""DDL generated from the model registry, plus additive migrations.
 
-``CREATE TABLE IF NOT EXISTS`` is compiled by SQLAlchemy with the duckdb_engine dialect. Tables
-that already exist get any column the model gained since (``ALTER TABLE ADD COLUMN``), and new
-Graph columns are back-filled from ``_raw``, so adding a column to a model is the whole migration.
+Graph tables are created from their :class:`TableSpec` (DuckDB types, keys and per-column
+compression, which SQLAlchemy cannot express); the two bookkeeping tables are compiled by
+SQLAlchemy with the duckdb_engine dialect. Tables that already exist get any column the model
+gained since (``ALTER TABLE ADD COLUMN``), and new Graph columns are back-filled from ``_raw``, so
+adding a column to a model is the whole migration. Existing columns keep the compression they were
+created with.
 """
 
 from __future__ import annotations
 
 import duckdb
 import duckdb_engine
-import sqlalchemy as sa
 from sqlalchemy.schema import CreateSequence, CreateTable
 
 from models import TABLES
-from models.registry import GRAPH, TableSpec
+from models.registry import GRAPH, ColumnSpec, TableSpec
 from models.state import SYNC_RUN_ID_SEQUENCE, SyncRun, SyncState
 from warehouse.sql import flattening_select, ident
 
 _DIALECT = duckdb_engine.Dialect()
 
 
-def _ordered_table(spec: TableSpec) -> sa.Table:
-    """A copy of the model's table with columns in registry order (key, Graph columns, meta)."""
-    source = spec.table
-    columns = [source.columns[name]._copy() for name in spec.columns]
-    return sa.Table(source.name, sa.MetaData(), *columns)
+def _column_ddl(column: ColumnSpec) -> str:
+    compression = f" USING COMPRESSION {column.compression}" if column.compression else ""
+    return f"{ident(column.name)} {column.sql_type}{compression}{'' if column.nullable else ' NOT NULL'}"
+
+
+def create_table_statement(spec: TableSpec) -> str:
+    """The table's columns in registry order (key, Graph columns, meta), and its primary key."""
+    columns = [_column_ddl(column) for column in spec.columns.values()]
+    key = ", ".join(ident(name) for name in spec.key_columns)
+    return f"CREATE TABLE IF NOT EXISTS {ident(spec.name)} ({', '.join(columns)}, PRIMARY KEY ({key}))"
 
 
 def create_statements() -> list[str]:
     statements = [str(CreateSequence(SYNC_RUN_ID_SEQUENCE, if_not_exists=True).compile(dialect=_DIALECT))]
-    tables = [_ordered_table(spec) for spec in TABLES.values()]
-    tables += [SyncState.__table__, SyncRun.__table__]  # type: ignore[attr-defined]
-    statements += [str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)) for table in tables]
+    statements += [create_table_statement(spec) for spec in TABLES.values()]
+    bookkeeping = [SyncState.__table__, SyncRun.__table__]  # type: ignore[attr-defined]
+    statements += [str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)) for table in bookkeeping]
     return statements
 
 

@@ -81,3 +81,21 @@ def test_run_log(tmp_path: Path) -> None:
     assert second == first + 1
     assert runs[0] == {"id": first, "status": "failed", "streams": "users,messages", "error": "boom"}
     assert runs[1]["status"] == "running"
+
+
+def test_long_text_is_stored_zstd_compressed(tmp_path: Path) -> None:
+    connection = duckdb.connect(str(tmp_path / "ddl.duckdb"))
+    for statement in create_statements():
+        connection.execute(statement)
+    assert TABLES["messages"].columns["body_content"].compression == "zstd"
+    assert TABLES["messages"].columns["subject"].compression is None
+    connection.execute(
+        "INSERT INTO messages (user_id, id, subject, body_content, to_recipients, _raw, _synced_at) "
+        "SELECT 'u', 'm' || i, 'Quarterly report', repeat('<p>Hello there</p>', 50), '[]', "
+        "'{\"id\": \"m' || i || '\"}', now()::TIMESTAMP FROM range(5000) AS r(i)")
+    connection.execute("CHECKPOINT")
+    stored = dict(connection.execute(
+        "SELECT column_name, any_value(compression) FROM pragma_storage_info('messages') "
+        "WHERE segment_type <> 'VALIDITY' GROUP BY column_name").fetchall())
+    assert stored["body_content"] == stored["_raw"] == stored["to_recipients"] == "ZSTD"
+    assert stored["subject"] != "ZSTD"
