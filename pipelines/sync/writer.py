@@ -46,6 +46,10 @@ class BatchWriter:
     _held_since: float = 0.0
 
     async def submit(self, batch: PageBatch) -> None:
+        # Backpressure before taking the batch: a stream waits here, holding only this batch, while
+        # too much waits already, so the items held across all streams stay bounded.
+        while self._pending_items >= self.max_waiting_items:
+            await self.flush()  # wait for the running commit, then commit what waits
         self._raise_if_failed()
         self._pending.append(batch)
         self._pending_items += _size(batch)
@@ -53,8 +57,6 @@ class BatchWriter:
             self._oldest = time.monotonic()
         if self._due():
             self._start_commit()
-        while self._pending_items >= self.max_waiting_items:
-            await self.flush()  # backpressure: wait for the running commit, then commit what waits
 
     def _due(self) -> bool:
         if self._pending_items >= self.flush_items:
