@@ -165,12 +165,21 @@ class Warehouse:
                 open_locked(self.path, write=True, timeout_s=self.lock_timeout_s))
             self._held = stack
 
-    def release(self) -> None:
-        """Close the connection kept by :meth:`hold_open` (a no-op when none is held)."""
+    def release(self, checkpoint: bool = False) -> None:
+        """Close the connection kept by :meth:`hold_open` (a no-op when none is held).
+
+        ``checkpoint`` folds the write-ahead log into the file first, as a sync does when it ends:
+        every later open (the next sync, a reader) would otherwise replay it (0.2-0.5 s for the
+        tens of MB a full sync leaves).
+        """
         with self._held_lock:
+            connection = self._held_connection
             stack, self._held, self._held_connection = self._held, None, None
-            if stack is not None:
-                stack.close()
+            if stack is None:
+                return
+            with stack:
+                if checkpoint and connection is not None:
+                    connection.execute("CHECKPOINT")
 
     @contextmanager
     def session(self) -> Iterator[None]:

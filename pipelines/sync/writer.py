@@ -66,6 +66,9 @@ class BatchWriter:
     def _start_commit(self) -> None:
         if self._committing is None or self._committing.done():
             self._committing = asyncio.create_task(self.flush())
+            # Its failure is kept in _failure and raised to the next caller; mark it retrieved so
+            # asyncio does not also print it as a traceback when the task is collected.
+            self._committing.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     async def flush(self) -> None:
         """Commit everything waiting (after any commit already running)."""
@@ -124,4 +127,4 @@ class BatchWriter:
                 await asyncio.gather(self._committing, return_exceptions=True)
             await self.flush()
         finally:
-            await asyncio.to_thread(self.warehouse.release)
+            await asyncio.to_thread(self.warehouse.release, self._failure is None)

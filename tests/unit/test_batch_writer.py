@@ -19,16 +19,18 @@ class FakeWarehouse:
         self.fail_on = fail_on
         self.is_held_open = False
         self.events: list[str] = []
+        self.checkpointed = False  # whether the last close folded the write-ahead log into the file
 
     def hold_open(self) -> None:
         assert not self.is_held_open
         self.is_held_open = True
         self.events.append("open")
 
-    def release(self) -> None:
+    def release(self, checkpoint: bool = False) -> None:
         if self.is_held_open:
             self.is_held_open = False
             self.events.append("close")
+            self.checkpointed = checkpoint
 
     def apply(self, batches: list[PageBatch], now: datetime) -> ApplyCounts:
         assert self.is_held_open, "the writer commits through a held connection"
@@ -102,6 +104,7 @@ def test_back_to_back_commits_share_one_open_of_the_file_and_close_it_at_the_end
     asyncio.run(run())
     assert wh.events[0] == "open" and wh.events[-1] == "close"
     assert wh.events.count("commit") >= 4 and wh.events.count("open") == 1
+    assert wh.checkpointed, "a writer that ends well leaves the file checkpointed for the next opener"
 
 
 def test_the_file_is_closed_after_hold_seconds_and_after_a_failed_commit() -> None:
@@ -119,6 +122,7 @@ def test_the_file_is_closed_after_hold_seconds_and_after_a_failed_commit() -> No
     with pytest.raises(OSError):
         asyncio.run(run(failed, hold_seconds=60.0))
     assert failed.events == ["open", "commit", "close"] and not failed.is_held_open
+    assert not failed.checkpointed
 
 
 def test_the_file_is_closed_once_nothing_waits() -> None:
