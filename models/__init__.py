@@ -1,7 +1,8 @@
-"""SQLModel table definitions: the schema source of truth for the warehouse.
+"""Table declarations: the schema source of truth for the warehouse.
 
-``TABLES`` maps each INTERFACE.md table name to its :class:`TableSpec` (model class, key columns,
-scope columns, column -> Graph path/type map).
+``TABLES`` maps each INTERFACE.md table name to its :class:`TableSpec` (declaring class, key
+columns, scope columns, column -> Graph path/type map). SQLModel classes for ORM access are in
+:mod:`models.orm` (imported on demand: SQLAlchemy costs half a second of start-up).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from models.calendar import (
 from models.files import Drive, DriveItem, DriveItemPermission
 from models.mail import Category, MailFolder, Message, User
 from models.registry import ColumnSpec, TableSpec, build_spec
-from models.state import SyncRun, SyncState
 from models.teams import Channel, ChannelMember, ChannelMessage, Chat, ChatMember, ChatMessage, Team, TeamMember
 
 GRAPH_MODELS: tuple[type[GraphTable], ...] = (
@@ -73,8 +73,6 @@ __all__ = [
     "Message",
     "Room",
     "RoomList",
-    "SyncRun",
-    "SyncState",
     "TableSpec",
     "Team",
     "TeamMember",

@@ -1,7 +1,7 @@
 """The one mechanism that ties a warehouse column to the Graph JSON it comes from.
 
-Every Graph-backed column is declared with :func:`graph_field` (or :func:`graph_key` /
-:func:`scope_key` for key columns). The helper stores, in the SQLAlchemy column's ``info``:
+Tables are declared as classes whose attributes are column declarations: :func:`graph_field` (or
+:func:`graph_key` / :func:`scope_key` / :func:`graph_facet`). A declaration records:
 
 - ``sql_type``: the DuckDB type of the column (``VARCHAR``, ``BOOLEAN``, ``BIGINT``, ``DOUBLE``,
   ``TIMESTAMPTZ``, ``TIMESTAMP`` or ``JSON``); the DDL and the extraction casts both use it.
@@ -14,17 +14,19 @@ Every Graph-backed column is declared with :func:`graph_field` (or :func:`graph_
   than half of a full sync's write time on long documents; zstd cut the messages table's
   write cost 2.4x and its size 4x (measured on 100k simulated messages).
 
-The bookkeeping columns ``_raw``, ``_synced_at`` and ``_deleted_at`` come from :class:`GraphTable`.
-Their Python attribute names have no leading underscore because pydantic reserves those for
-private attributes; the SQL column names are the ones from INTERFACE.md.
+The declarations are plain data, so a sync process loads the schema without SQLAlchemy (importing
+SQLModel and building 22 model classes was half of a sync's 1 s start-up). :mod:`models.orm` derives
+SQLModel classes from the same declarations for code that wants typed ORM access.
+
+The bookkeeping columns ``_raw``, ``_synced_at`` and ``_deleted_at`` come from :class:`GraphTable`;
+their attribute names have no leading underscore (pydantic reserves those for private attributes
+in the derived SQLModel classes); the SQL column names are the ones from INTERFACE.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 VARCHAR = "VARCHAR"
 BOOLEAN = "BOOLEAN"
@@ -33,17 +35,7 @@ DOUBLE = "DOUBLE"
 TIMESTAMPTZ = "TIMESTAMPTZ"  # Graph *DateTime strings carry an offset ("...Z")
 TIMESTAMP = "TIMESTAMP"  # dateTimeTimeZone.dateTime has none; its zone sits in a sibling column
 JSON = "JSON"
-
-# SQLAlchemy types, so the models stay usable with SQLModel sessions too.
-SA_TYPES: dict[str, Any] = {
-    VARCHAR: sa.String,
-    BOOLEAN: sa.Boolean,
-    BIGINT: sa.BigInteger,
-    DOUBLE: sa.Double,
-    TIMESTAMPTZ: lambda: sa.DateTime(timezone=True),
-    TIMESTAMP: sa.DateTime,
-    JSON: sa.JSON,
-}
+ZSTD = "zstd"
 
 GraphPath = tuple[str, ...]
 
@@ -60,29 +52,31 @@ def _as_path(path: str | GraphPath) -> GraphPath:
     return tuple(path.split(".")) if isinstance(path, str) else tuple(path)
 
 
-ZSTD = "zstd"
+@dataclass(frozen=True)
+class Declared:
+    """One column as declared in a table class; :func:`models.registry.build_spec` names it."""
+
+    role: str  # "scope" | "graph" | "meta"
+    sql_type: str
+    graph_path: GraphPath | None = None  # None: resolved from the attribute name (graph columns)
+    facet: bool = False
+    compression: str | None = None
+    primary_key: bool = False
+    nullable: bool = True
+    column_name: str | None = None  # None: the attribute name
 
 
-def _column_info(role: str, sql_type: str, path: GraphPath | None, facet: bool = False,
-                 long_text: bool = False) -> dict[str, Any]:
-    compression = ZSTD if long_text or sql_type == JSON else None
-    return {"role": role, "sql_type": sql_type, "graph_path": path, "facet": facet, "compression": compression}
+def _compression(sql_type: str, long_text: bool) -> str | None:
+    return ZSTD if long_text or sql_type == JSON else None
 
 
 def graph_field(sql_type: str = VARCHAR, path: str | GraphPath | None = None, long_text: bool = False) -> Any:
     """A nullable column filled from the Graph object.
 
-    ``path`` defaults to the camelCase of the attribute name; it is resolved later by
-    :func:`models.registry.build_spec`, because the attribute name is not known here.
-    ``long_text`` marks free text that is usually long (a message body), stored zstd-compressed.
+    ``path`` defaults to the camelCase of the attribute name. ``long_text`` marks free text that is
+    usually long (a message body), stored zstd-compressed.
     """
-    return Field(
-        default=None,
-        nullable=True,  # `Any` annotations (JSON columns) would otherwise become NOT NULL
-        sa_type=SA_TYPES[sql_type](),
-        sa_column_kwargs={"info": _column_info("graph", sql_type, _as_path(path) if path else None,
-                                               long_text=long_text)},
-    )
+    return Declared("graph", sql_type, _as_path(path) if path else None, compression=_compression(sql_type, long_text))
 
 
 def graph_facet(path: str | GraphPath) -> Any:
@@ -91,42 +85,33 @@ def graph_facet(path: str | GraphPath) -> Any:
     Graph marks kinds of item with facets (driveItem ``folder``, ``root``, ``package``): the
     presence of the object is the fact, its content may be empty.
     """
-    return Field(
-        default=None,
-        sa_type=sa.Boolean(),
-        sa_column_kwargs={"info": _column_info("graph", BOOLEAN, _as_path(path), facet=True)},
-    )
+    return Declared("graph", BOOLEAN, _as_path(path), facet=True)
 
 
 def graph_key() -> Any:
     """The Graph ``id``: part of every primary key."""
-    return Field(
-        primary_key=True,
-        sa_type=sa.String(),
-        sa_column_kwargs={"info": _column_info("graph", VARCHAR, ("id",))},
-    )
+    return Declared("graph", VARCHAR, ("id",), primary_key=True, nullable=False)
 
 
 def scope_key() -> Any:
     """A scope column (``user_id``, ``team_id``, ...): part of the key, supplied by the sync engine."""
-    return Field(
-        primary_key=True,
-        sa_type=sa.String(),
-        sa_column_kwargs={"info": _column_info("scope", VARCHAR, None)},
-    )
+    return Declared("scope", VARCHAR, primary_key=True, nullable=False)
 
 
 def _meta_field(column_name: str, sql_type: str, nullable: bool) -> Any:
-    return Field(
-        default=None,
-        nullable=nullable,
-        sa_type=SA_TYPES[sql_type](),
-        sa_column_kwargs={"name": column_name, "info": _column_info("meta", sql_type, None)},
-    )
+    return Declared("meta", sql_type, compression=_compression(sql_type, False), nullable=nullable,
+                    column_name=column_name)
 
 
-class GraphTable(SQLModel):
-    """Columns every warehouse table has besides its Graph columns (see INTERFACE.md)."""
+class GraphTable:
+    """Columns every warehouse table has besides its Graph columns (see INTERFACE.md).
+
+    Subclasses declare ``__tablename__`` and their columns; ``table=True`` in the class statement
+    (kept from the SQLModel idiom) marks a class as a warehouse table.
+    """
+
+    __tablename__: ClassVar[str]
+    is_table: ClassVar[bool] = False
 
     # The whole last-seen Graph object: columns are always recomputable from it.
     raw: Any = _meta_field("_raw", JSON, nullable=False)
@@ -134,3 +119,7 @@ class GraphTable(SQLModel):
     synced_at: Any = _meta_field("_synced_at", TIMESTAMP, nullable=False)
     # Naive UTC; NULL while the item exists in Graph.
     deleted_at: Any = _meta_field("_deleted_at", TIMESTAMP, nullable=True)
+
+    def __init_subclass__(cls, table: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.is_table = table

@@ -1,8 +1,8 @@
 """DDL generated from the model registry, plus additive migrations.
 
 Graph tables are created from their :class:`TableSpec` (DuckDB types, keys and per-column
-compression, which SQLAlchemy cannot express); the two bookkeeping tables are compiled by
-SQLAlchemy with the duckdb_engine dialect. Tables that already exist get any column the model
+compression); the two bookkeeping tables are written out below (:mod:`models.orm` mirrors them for
+ORM readers, and a test keeps the two equal). Tables that already exist get any column the model
 gained since (``ALTER TABLE ADD COLUMN``), and new Graph columns are back-filled from ``_raw``, so
 adding a column to a model is the whole migration. Existing columns keep the compression they were
 created with.
@@ -11,15 +11,25 @@ created with.
 from __future__ import annotations
 
 import duckdb
-import duckdb_engine
-from sqlalchemy.schema import CreateSequence, CreateTable
 
 from models import TABLES
 from models.registry import GRAPH, ColumnSpec, TableSpec
-from models.state import SYNC_RUN_ID_SEQUENCE, SyncRun, SyncState
 from warehouse.sql import flattening_select, ident
 
-_DIALECT = duckdb_engine.Dialect()
+SYNC_RUN_ID_SEQUENCE = "_sync_runs_id_seq"
+
+# Where each (stream, scope) stands; written in the same transaction as that stream's rows.
+# Times are naive UTC; round_started_at is when the current full enumeration began (NULL between
+# rounds), link the URL to call next: a nextLink mid-round ("next") or the deltaLink ("delta").
+SYNC_STATE_DDL = """CREATE TABLE IF NOT EXISTS _sync_state (
+    stream VARCHAR NOT NULL, scope VARCHAR NOT NULL, link VARCHAR, link_kind VARCHAR NOT NULL,
+    round_started_at TIMESTAMP, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (stream, scope))"""
+
+# One row per sync run, for summaries and troubleshooting; status is running | succeeded | failed.
+SYNC_RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS _sync_runs (
+    id BIGINT DEFAULT nextval('{SYNC_RUN_ID_SEQUENCE}') NOT NULL, kind VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, streams VARCHAR,
+    upserted BIGINT NOT NULL, tombstoned BIGINT NOT NULL, error VARCHAR, PRIMARY KEY (id))"""
 
 
 def _column_ddl(column: ColumnSpec) -> str:
@@ -35,11 +45,8 @@ def create_table_statement(spec: TableSpec) -> str:
 
 
 def create_statements() -> list[str]:
-    statements = [str(CreateSequence(SYNC_RUN_ID_SEQUENCE, if_not_exists=True).compile(dialect=_DIALECT))]
-    statements += [create_table_statement(spec) for spec in TABLES.values()]
-    bookkeeping = [SyncState.__table__, SyncRun.__table__]  # type: ignore[attr-defined]
-    statements += [str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)) for table in bookkeeping]
-    return statements
+    return [f"CREATE SEQUENCE IF NOT EXISTS {SYNC_RUN_ID_SEQUENCE}",
+            *(create_table_statement(spec) for spec in TABLES.values()), SYNC_STATE_DDL, SYNC_RUNS_DDL]
 
 
 def _existing_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
