@@ -437,19 +437,23 @@ def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_
     connection.register(_STAGE, _stage_upserts(spec, rows))
     try:
         _create_keys_table(connection, spec)
-        _create_patched_table(connection, spec, has_partials=any(row.partial for row in rows))
-        connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW {_MERGED} AS "
-            f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, "
-            f"coalesce(p._raw, s._raw::JSON) AS _raw "
-            f"FROM {_STAGE} AS s JOIN {_KEYS} AS k ON k._seq = s._seq "
-            f"LEFT JOIN {_PATCHED} AS p ON p._seq = s._seq"
-        )
         inserted, updated, revived = connection.execute(
             f"SELECT count(*) FILTER (NOT _existed), count(*) FILTER (_existed), count(*) FILTER (_was_deleted) "
             f"FROM {_KEYS}"
         ).fetchone()  # type: ignore[misc]
-        _insert_or_update(connection, spec, now)
+        # Partial upserts merge into stored rows only; a full round's batches (most rows) have none,
+        # and skipping the statements that would find nothing saves a quarter of a full sync's writes.
+        patches = updated > 0 and any(row.partial for row in rows)
+        if patches:
+            _create_patched_table(connection, spec)
+        merged_raw = "coalesce(p._raw, s._raw::JSON)" if patches else "s._raw::JSON"
+        connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW {_MERGED} AS "
+            f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, {merged_raw} AS _raw "
+            f"FROM {_STAGE} AS s JOIN {_KEYS} AS k ON k._seq = s._seq"
+            + (f" LEFT JOIN {_PATCHED} AS p ON p._seq = s._seq" if patches else "")
+        )
+        _insert_or_update(connection, spec, now, insert=inserted > 0, update=updated > 0)
     finally:
         connection.execute(f"DROP VIEW IF EXISTS {_MERGED}")
         connection.execute(f"DROP TABLE IF EXISTS {_KEYS}")
@@ -476,7 +480,7 @@ def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -
     )
 
 
-def _create_patched_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec, has_partials: bool) -> None:
+def _create_patched_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
     """Merged ``_raw`` of partial upserts of stored rows: the partial's top-level keys win.
 
     Not json_merge_patch: that merges nested objects key by key and drops null members, while a
@@ -485,7 +489,6 @@ def _create_patched_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec
     otherwise. A partial for a row not stored yet is inserted as it is.
     """
     keys = [ident(k) for k in spec.key_columns]
-    only_partials = "k._partial AND k._existed" if has_partials else "false"
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {_PATCHED} AS "
         f"SELECT k._seq, ("
@@ -495,11 +498,12 @@ def _create_patched_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec
         f"    UNION ALL SELECT key, value FROM json_each(s._raw))) AS _raw "
         f"FROM {_KEYS} AS k JOIN {_STAGE} AS s ON s._seq = k._seq "
         f"JOIN {ident(spec.name)} AS t ON {' AND '.join(f't.{c} = k.{c}' for c in keys)} "
-        f"WHERE {only_partials}"
+        "WHERE k._partial AND k._existed"
     )
 
 
-def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime) -> None:
+def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime, insert: bool,
+                      update: bool) -> None:
     """Write the merged rows, computing every flattened column from ``_raw`` in SQL.
 
     The LEFT JOIN that built ``_gs_merged`` already tells new rows from stored ones (inside this
@@ -514,11 +518,14 @@ def _insert_or_update(connection: duckdb.DuckDBPyConnection, spec: TableSpec, no
     )
     written = [*graph_names, "_raw"]
     target_columns = ", ".join(ident(c) for c in [*key_names, *written, "_synced_at", "_deleted_at"])
-    connection.execute(
-        f"INSERT INTO {ident(spec.name)} ({target_columns}) "
-        f"SELECT {flattened}, _raw, $now, NULL FROM {from_clause} WHERE NOT _existed",
-        {"now": now},
-    )
+    if insert:
+        connection.execute(
+            f"INSERT INTO {ident(spec.name)} ({target_columns}) "
+            f"SELECT {flattened}, _raw, $now, NULL FROM {from_clause} WHERE NOT _existed",
+            {"now": now},
+        )
+    if not update:
+        return
     key_match = " AND ".join(f"t.{ident(k)} = f.{ident(k)}" for k in key_names)
     assignments = ", ".join(f"{ident(c)} = f.{ident(c)}" for c in written)
     connection.execute(
