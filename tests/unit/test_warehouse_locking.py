@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,17 @@ def test_a_held_connection_serves_this_process_and_keeps_others_out_until_releas
         holder_wh.release()
     assert not holder_wh.is_held_open
     assert other.query_rows("SELECT count(*) FROM users") == [(0,)]
+
+
+@pytest.mark.parametrize("threshold, folded", [(1, True), (1 << 40, False)])
+def test_release_checkpoints_only_a_large_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int,
+                                              folded: bool) -> None:
+    monkeypatch.setattr("warehouse.writer.CHECKPOINT_AT_RELEASE_BYTES", threshold)
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.hold_open()
+    wh.start_run("sync", ["users"], datetime.now(UTC))
+    wal = db.with_name(db.name + ".wal")
+    assert wal.stat().st_size > 0
+    wh.release(checkpoint=True)
+    assert (not wal.exists() or wal.stat().st_size == 0) == folded
