@@ -134,6 +134,7 @@ class GraphClient:
         self._jitter = jitter
         self._api = httpx.URL(settings.api_url.rstrip("/") + "/")
         self._api_path = self._api.path.rstrip("/")  # "/v1.0"
+        self._api_origin = _origin(str(self._api))
         self._global_slots = asyncio.Semaphore(max_concurrency)
         self._per_mailbox = per_mailbox
         self._mailbox_slots: dict[str, asyncio.Semaphore] = {}
@@ -269,11 +270,9 @@ class GraphClient:
 
     def _check_same_origin(self, url: str) -> None:
         # The bearer token must only ever go to the configured API host.
-        other = httpx.URL(url)
-        if (other.scheme, other.host, other.port) != (self._api.scheme, self._api.host, self._api.port):
-            raise ValueError(
-                f"refusing to send the Graph token to another origin: {other.scheme}://{other.host}"
-            )
+        scheme, host, port = _origin(url)
+        if (scheme, host, port) != self._api_origin:
+            raise ValueError(f"refusing to send the Graph token to another origin: {scheme}://{host}:{port}")
 
     def _api_relative(self, path: str) -> str:
         if self._api_path and (path == self._api_path or path.startswith(self._api_path + "/")):
@@ -520,6 +519,17 @@ def _with_preference(existing: str | None, preference: str) -> str:
     name = preference.split("=", 1)[0].strip().lower()
     present = {part.split("=", 1)[0].strip().lower() for part in existing.split(",")}
     return existing if name in present else f"{existing}, {preference}"
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in. urlsplit rather than httpx.URL: a full
+    parse of every link cost a tenth of an incremental sync's client time."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 def _parsed_body(response: httpx.Response) -> Any:

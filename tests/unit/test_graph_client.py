@@ -360,6 +360,29 @@ def test_link_to_another_origin_is_refused_so_the_token_stays_home():
     assert seen == []
 
 
+@pytest.mark.parametrize("link, allowed", [
+    ("https://graph.test/v1.0/users?$skiptoken=x", True),
+    ("https://GRAPH.test:443/v1.0/users?$skiptoken=x", True),  # same origin, spelled differently
+    ("http://graph.test/v1.0/users", False),
+    ("https://graph.test:8443/v1.0/users", False),
+    ("https://graph.test.evil.example/v1.0/users", False),
+])
+def test_links_are_followed_only_to_the_api_origin(link: str, allowed: bool) -> None:
+    handler, seen = scripted(OK)
+
+    async def go() -> None:
+        async with make_client(handler) as graph:
+            await graph.get(link)
+
+    if allowed:
+        run(go())
+        assert len(seen) == 1
+    else:
+        with pytest.raises(ValueError, match="another origin"):
+            run(go())
+        assert seen == []
+
+
 def test_standard_headers_and_immutable_ids_only_on_outlook_paths():
     handler, seen = scripted(OK)
 
