@@ -46,6 +46,7 @@ class PendingChanges:
 
     upserts: dict[str, dict[str, Any]] = field(default_factory=dict)
     removals: set[str] = field(default_factory=set)
+    received: int = 0  # items received for these changes (duplicates included): what they hold
 
     def upsert(self, item: dict[str, Any]) -> None:
         item_id = item["id"]
@@ -125,31 +126,59 @@ class DeltaStream:
         self.removed_ids.clear()
         pending = PendingChanges()
         url = link
-        while True:
+        try:
+            while True:
+                pending = await self._make_room(pending, url, round_started, full_round)
+                page = await self._fetch(url, full_round)
+                items = page.get("value", [])
+                pending.received += len(items)
+                self.stats.pages += 1
+                if self.on_page is not None:
+                    self.on_page(len(items))
+                for item in items:
+                    self.stats.items += 1
+                    removed = is_removed(self.spec, item)
+                    if removed:
+                        pending.remove(item["id"])
+                    else:
+                        pending.upsert(item)
+                    if self.track_ids:
+                        self._track(item["id"], removed)
+                next_link = page.get("@odata.nextLink")
+                delta_link = page.get("@odata.deltaLink")
+                if next_link is None and delta_link is None:
+                    raise ValueError(f"{self.spec.name} page for {self.scope_key} has neither nextLink nor deltaLink")
+                if delta_link is not None:
+                    await self._hand_off(pending, delta_link, "delta", round_started, full_round, final=True)
+                    pending = PendingChanges()
+                    return
+                if len(pending) >= self.flush_items:
+                    await self._hand_off(pending, next_link, "next", round_started, full_round, final=False)
+                    pending = PendingChanges()
+                url = next_link
+        finally:
+            # Received but never handed off (an error, a lost sync state): no longer held.
+            self.writer.adjust(-pending.received)
+
+    async def _make_room(self, pending: PendingChanges, url: str, round_started: datetime | None,
+                         full_round: bool) -> PendingChanges:
+        """Reserve room for the next page. When the streams hold too much, hand off what this one holds
+        first (resuming at `url`): the commit that frees room must have something to store."""
+        if pending and not self.writer.has_room(self.spec.page_size):
+            await self._hand_off(pending, url, "next", round_started, full_round, final=False)
+            pending = PendingChanges()
+        await self.writer.reserve(self.spec.page_size)
+        return pending
+
+    async def _fetch(self, url: str, full_round: bool) -> dict[str, Any]:
+        """One page; the room reserved for it is corrected to what it brought."""
+        try:
             page = await self.fetcher.get(url, self._headers(), small=not full_round)
-            self.stats.pages += 1
-            if self.on_page is not None:
-                self.on_page(len(page.get("value", [])))
-            for item in page.get("value", []):
-                self.stats.items += 1
-                removed = is_removed(self.spec, item)
-                if removed:
-                    pending.remove(item["id"])
-                else:
-                    pending.upsert(item)
-                if self.track_ids:
-                    self._track(item["id"], removed)
-            next_link = page.get("@odata.nextLink")
-            delta_link = page.get("@odata.deltaLink")
-            if next_link is None and delta_link is None:
-                raise ValueError(f"{self.spec.name} page for {self.scope_key} has neither nextLink nor deltaLink")
-            if delta_link is not None:
-                await self._hand_off(pending, delta_link, "delta", round_started, full_round, final=True)
-                return
-            if len(pending) >= self.flush_items:
-                await self._hand_off(pending, next_link, "next", round_started, full_round, final=False)
-                pending = PendingChanges()
-            url = next_link
+        except BaseException:
+            self.writer.adjust(-self.spec.page_size)
+            raise
+        self.writer.adjust(len(page.get("value", [])) - self.spec.page_size)
+        return page
 
     async def _hand_off(self, pending: PendingChanges, link: str, kind: str, round_started: datetime | None,
                         full_round: bool, final: bool) -> None:
@@ -180,7 +209,7 @@ class DeltaStream:
         )
         self.stats.upserts += len(batch.upserts)
         self.stats.removals += len(batch.removals)
-        await self.writer.submit(batch)
+        await self.writer.submit(batch, received=pending.received)
 
     def _headers(self) -> dict[str, str]:
         return {"Prefer": f"odata.maxpagesize={self.spec.page_size}", **self.spec.headers}

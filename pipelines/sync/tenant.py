@@ -36,11 +36,12 @@ class SyncOptions:
     mailboxes_at_once: int = 16
     folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
-    # Memory stays flat whatever the tenant's size: a stream hands over every `hand_off_items`, the
-    # writer commits once `flush_items` wait and pauses the streams at twice that, so at most about
-    # (streams in flight x hand_off_items + 3 x flush_items) items are held.
+    # Memory stays flat whatever the tenant's size: streams reserve room before each page, so at most
+    # about `held_items` items received from Graph are parsed, waiting or being written at once. A
+    # stream hands its items over every `hand_off_items`; the writer commits once `flush_items` wait.
     hand_off_items: int = 1_000
     flush_items: int = 5_000
+    held_items: int = 10_000
     batch_requests: bool = True  # coalesce concurrent GETs into JSON $batch requests (see fetch.py)
 
 
@@ -160,7 +161,7 @@ class TenantSync:
         started = time.monotonic()
         async with self.client_factory() as client:
             writer = BatchWriter(self.warehouse, flush_items=self.options.flush_items,
-                                 max_waiting_items=2 * self.options.flush_items)
+                                 held_limit=self.options.held_items)
             self.report.writer = writer
             ticker = asyncio.create_task(writer.flush_periodically())
             reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None

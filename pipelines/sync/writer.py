@@ -4,7 +4,8 @@ Opening the DuckDB file, taking its lock and committing costs tens of millisecon
 hundreds of small streams (one per mail folder), so committing each on its own would dominate a
 sync. The writer gathers batches and commits them in one transaction when enough items are waiting
 or enough time has passed. Commits run in a worker thread while the streams go on fetching; a stream
-only waits when too much is already waiting to be written (that bound keeps memory flat).
+only waits when the items received and not yet committed reach `held_limit` (that bound, not the
+tenant's size, sets a sync's memory).
 Order is kept, so a stream's later link never commits before its earlier rows.
 
 Back-to-back commits share one open connection (each open of the file replays DuckDB's write-ahead
@@ -31,13 +32,19 @@ class BatchWriter:
     warehouse: Warehouse
     flush_items: int = 5_000  # commit once this many items wait
     flush_seconds: float = 2.0  # ... or once the oldest waiting batch is this old
-    max_waiting_items: int = 10_000  # streams pause while this many wait (a commit is running)
+    # Items received from Graph and not committed yet, across all streams (parsed, waiting, being
+    # written): streams reserve room before each page, so memory does not grow with the tenant.
+    held_limit: int = 10_000
     hold_seconds: float = 10.0  # longest a burst of commits keeps the file from other processes
     counts: ApplyCounts = field(default_factory=ApplyCounts)
     commits: int = 0
     seconds_writing: float = 0.0
     _pending: list[PageBatch] = field(default_factory=list)
     _pending_items: int = 0
+    _pending_received: int = 0  # items received from Graph for the pending batches
+    _held: int = 0
+    _waiting_for_room: int = 0
+    _room_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _oldest: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _committing: asyncio.Task[None] | None = None
@@ -45,21 +52,52 @@ class BatchWriter:
     _failure: BaseException | None = None
     _held_since: float = 0.0
 
-    async def submit(self, batch: PageBatch) -> None:
-        # Backpressure before taking the batch: a stream waits here, holding only this batch, while
-        # too much waits already, so the items held across all streams stay bounded.
-        while self._pending_items >= self.max_waiting_items:
-            await self.flush()  # wait for the running commit, then commit what waits
+    # -- room: how many received items may be held ------------------------------------------------
+
+    def has_room(self, items: int) -> bool:
+        return self._held == 0 or self._held + items <= self.held_limit
+
+    async def reserve(self, items: int) -> None:
+        """Count `items` about to be received as held; first wait while the streams hold `held_limit`.
+
+        A stream must hand off what it holds before waiting here (see DeltaStream), or the commit
+        that frees room might never have anything to store.
+        """
+        self._waiting_for_room += 1
+        try:
+            while not self.has_room(items):
+                self._raise_if_failed()
+                if self._pending:
+                    self._start_commit()  # someone waits: commit now rather than on the timer
+                self._room_freed.clear()
+                await self._room_freed.wait()
+        finally:
+            self._waiting_for_room -= 1
+        self._held += items
+
+    def adjust(self, items: int) -> None:
+        """Correct the held count: a page brought more or fewer items than reserved, or received
+        items were dropped without a commit (a lost sync state)."""
+        self._held = max(0, self._held + items)
+        if items < 0:
+            self._room_freed.set()
+
+    # -- batches ----------------------------------------------------------------------------------
+
+    async def submit(self, batch: PageBatch, received: int = 0) -> None:
+        """Queue a batch for the next commit; `received`: the held items it accounts for, released
+        once it is committed."""
         self._raise_if_failed()
         self._pending.append(batch)
         self._pending_items += _size(batch)
+        self._pending_received += received
         if self._oldest is None:
             self._oldest = time.monotonic()
         if self._due():
             self._start_commit()
 
     def _due(self) -> bool:
-        if self._pending_items >= self.flush_items:
+        if self._pending_items >= self.flush_items or (self._waiting_for_room and self._pending):
             return True
         return self._oldest is not None and time.monotonic() - self._oldest >= self.flush_seconds
 
@@ -75,6 +113,7 @@ class BatchWriter:
         async with self._lock:
             self._raise_if_failed()
             batches, self._pending = self._pending, []
+            received, self._pending_received = self._pending_received, 0
             self._pending_items, self._oldest = 0, None
             if not batches:
                 return
@@ -83,7 +122,9 @@ class BatchWriter:
                 counts = await asyncio.to_thread(self._apply, batches)
             except BaseException as exc:
                 self._failure = exc
+                self._room_freed.set()  # waiters wake up to the failure
                 raise
+            self.adjust(-received)
             self.seconds_writing += time.monotonic() - started
             self.commits += 1
             for table, table_counts in counts.by_table.items():

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from pipelines.sync.engine import DeltaStream
+from pipelines.sync.streams import MESSAGES
 from pipelines.sync.writer import BatchWriter
 from warehouse import ApplyCounts, PageBatch, StreamState
 
@@ -54,7 +58,7 @@ def test_order_is_kept_across_commits() -> None:
     wh = FakeWarehouse()
 
     async def run() -> None:
-        writer = BatchWriter(wh, flush_items=3, max_waiting_items=6)  # type: ignore[arg-type]
+        writer = BatchWriter(wh, flush_items=3)  # type: ignore[arg-type]
         for n in range(10):
             await writer.submit(batch(f"L{n}"))
         await writer.close()
@@ -67,7 +71,7 @@ def test_nothing_commits_after_a_failed_commit() -> None:
     wh = FakeWarehouse(fail_on=0)
 
     async def run() -> None:
-        writer = BatchWriter(wh, flush_items=2, max_waiting_items=100)  # type: ignore[arg-type]
+        writer = BatchWriter(wh, flush_items=2)  # type: ignore[arg-type]
         await writer.submit(batch("L0"))
         await writer.submit(batch("L1"))  # due: the commit of L0, L1 starts and fails
         await asyncio.sleep(0.05)
@@ -80,30 +84,86 @@ def test_nothing_commits_after_a_failed_commit() -> None:
     assert wh.applied == [[]], "after the failed commit no later link (L2) may be stored"
 
 
-def test_streams_wait_when_too_much_waits() -> None:
+def test_a_stream_waits_for_room_and_a_commit_frees_it() -> None:
     wh = FakeWarehouse()
 
-    async def run() -> int:
-        writer = BatchWriter(wh, flush_items=1000, max_waiting_items=5)  # type: ignore[arg-type]
-        for n in range(4):
-            await writer.submit(batch(f"L{n}", items=2))
-        return len(wh.applied)
+    async def run() -> BatchWriter:
+        writer = BatchWriter(wh, flush_items=1000, held_limit=5)  # type: ignore[arg-type]
+        for n in range(2):
+            await writer.reserve(2)
+            await writer.submit(batch(f"L{n}", items=2), received=2)
+        assert not writer.has_room(2)
+        # Waiting for room commits what waits at once (not after flush_seconds), which frees the room.
+        await asyncio.wait_for(writer.reserve(2), timeout=1.0)
+        return writer
 
-    assert asyncio.run(run()) >= 1, "the backpressure bound forced a commit before flush_items was reached"
+    writer = asyncio.run(run())
+    assert wh.applied == [["L0", "L1"]] and writer._held == 2
+
+
+def test_a_failed_commit_wakes_the_streams_waiting_for_room() -> None:
+    wh = FakeWarehouse(fail_on=0)
+
+    async def run() -> None:
+        writer = BatchWriter(wh, flush_items=1000, held_limit=2)  # type: ignore[arg-type]
+        await writer.reserve(2)
+        await writer.submit(batch("L0", items=2), received=2)
+        await asyncio.wait_for(writer.reserve(1), timeout=1.0)
+
+    with pytest.raises(OSError):
+        asyncio.run(run())
+
+
+def test_engine_streams_share_a_small_room_without_deadlock() -> None:
+    """Three streams, pages of 2, room for 3: each hands off before waiting, all items commit in order."""
+    wh = FakeWarehouse()
+
+    class Pages:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        async def get(self, url: str, headers: dict[str, str], small: bool = False) -> dict[str, Any]:
+            self.calls.append(url)
+            if "/mailFolders/" in url:  # the first call of a stream: .../mailFolders/{folder}/messages/delta
+                stream, page = "s" + url.split("/mailFolders/")[1].split("/")[0], "0"
+            else:
+                stream, page = url.rsplit("/", 1)
+            await asyncio.sleep(0)
+            items = [{"id": f"{stream}-{page}-{i}"} for i in range(2)]
+            if int(page) < 4:
+                return {"value": items, "@odata.nextLink": f"{stream}/{int(page) + 1}"}
+            return {"value": items, "@odata.deltaLink": f"{stream}/delta"}
+
+    async def run() -> BatchWriter:
+        writer = BatchWriter(wh, flush_items=1000, held_limit=3)  # type: ignore[arg-type]
+        fetcher = Pages()
+        streams = [DeltaStream(replace(MESSAGES, page_size=2), {"user_id": "u", "folder_id": f"f{n}"}, fetcher, writer,
+                               flush_items=1000) for n in range(3)]
+        await asyncio.wait_for(asyncio.gather(*(s.run(None) for s in streams)), timeout=5.0)
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(run())
+    links = [link for commit in wh.applied for link in commit]
+    for n in range(3):
+        mine = [link for link in links if link.startswith(f"sf{n}/")]
+        assert mine[-1] == f"sf{n}/delta" and mine == sorted(mine, key=lambda x: (x.endswith("delta"), x))
+    assert writer._held == 0, "everything received was committed and released"
 
 
 def test_back_to_back_commits_share_one_open_of_the_file_and_close_it_at_the_end() -> None:
     wh = FakeWarehouse()
 
     async def run() -> None:
-        writer = BatchWriter(wh, flush_items=2, max_waiting_items=4)  # type: ignore[arg-type]
+        writer = BatchWriter(wh, flush_items=2, held_limit=4)  # type: ignore[arg-type]
         for n in range(8):
-            await writer.submit(batch(f"L{n}"))
+            await writer.reserve(1)  # waits for commits once 4 are held
+            await writer.submit(batch(f"L{n}"), received=1)
         await writer.close()
 
     asyncio.run(run())
     assert wh.events[0] == "open" and wh.events[-1] == "close"
-    assert wh.events.count("commit") >= 4 and wh.events.count("open") == 1
+    assert wh.events.count("commit") >= 2 and wh.events.count("open") == 1
     assert wh.checkpointed, "a writer that ends well leaves the file checkpointed for the next opener"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse import Warehouse, WarehouseError, WarehouseLocked
+from warehouse import PageBatch, StreamState, Warehouse, WarehouseError, WarehouseLocked
 
 HOLD_FLOCK = """
 import fcntl, sys, time
@@ -129,3 +129,23 @@ def test_release_checkpoints_only_a_large_log(tmp_path: Path, monkeypatch: pytes
     assert wal.stat().st_size > 0
     wh.release(checkpoint=True)
     assert (not wal.exists() or wal.stat().st_size == 0) == folded
+
+
+def test_a_commit_past_the_log_threshold_checkpoints_under_a_memory_cap_then_lifts_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("warehouse.writer.CHECKPOINT_LOG_BYTES", 1)
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.hold_open()
+    try:
+        default_limit = wh.query_rows("SELECT current_setting('memory_limit')")
+        now = datetime.now(UTC)
+        wh.apply([PageBatch(table="users", scope_values={}, upserts=[{"id": "u1", "displayName": "Adele"}],
+                            partial_ids=set(), removals=[], removal_guard=None,
+                            state=StreamState("users", "", "https://delta", "delta", None, now))], now)
+        wal = db.with_name(db.name + ".wal")
+        assert not wal.exists() or wal.stat().st_size == 0, "the log was folded into the file"
+        assert wh.query_rows("SELECT current_setting('memory_limit')") == default_limit
+    finally:
+        wh.release()
+    assert Warehouse(db).query_rows("SELECT display_name FROM users") == [("Adele",)]
