@@ -134,6 +134,8 @@ class BatchWriter:
         if not self.warehouse.is_held_open:
             self.warehouse.hold_open()
             self._held_since = time.monotonic()
+        elif not self._held_since:  # opened by the caller (a sync's start): count from the first commit
+            self._held_since = time.monotonic()
         try:
             return self.warehouse.apply(batches, datetime.now(UTC))
         except BaseException:
@@ -161,11 +163,13 @@ class BatchWriter:
             elif not self._pending and not self._lock.locked():
                 await self._release_if_idle()
 
-    async def close(self) -> None:
-        """Commit what is left; a failed background commit surfaces here."""
+    async def close(self, release: bool = True) -> None:
+        """Commit what is left; a failed background commit surfaces here. `release=False` leaves the
+        file open for the caller's last writes (the caller then releases it)."""
         try:
             if self._committing is not None:
                 await asyncio.gather(self._committing, return_exceptions=True)
             await self.flush()
         finally:
-            await asyncio.to_thread(self.warehouse.release, self._failure is None)
+            if release or self._failure is not None:
+                await asyncio.to_thread(self.warehouse.release, self._failure is None)

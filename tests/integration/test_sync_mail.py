@@ -244,3 +244,24 @@ def test_drive_items_sync_is_exact_through_root_delta(sim: Simulator, tmp_path: 
     report = run_sync(sim, db, tables=("drive_items",))
     assert report.stream("drive_items").restarts == len(users), "410 + Location restarts each drive's round"
     assert stored() == set().union(*(expected(u) for u in users))
+
+
+def test_a_sync_leaves_the_file_closed_and_its_log_folded(sim: Simulator, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Any log at all counts here, so the final checkpoint must have run (or nothing was left).
+    monkeypatch.setattr("warehouse.writer.CHECKPOINT_AT_RELEASE_BYTES", 1)
+    db = tmp_path / "wh.duckdb"
+    opens: list[bool] = []
+    original = Warehouse.hold_open
+
+    def counting_hold_open(self: Warehouse) -> None:
+        opens.append(True)
+        original(self)
+
+    monkeypatch.setattr(Warehouse, "hold_open", counting_hold_open)
+    run_sync(sim, db)
+    wal = db.with_name(db.name + ".wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    # The start, the commits and the run log share opens: a small sync needs very few.
+    assert 1 <= len(opens) <= 3, opens
+    assert Warehouse(db, lock_timeout_s=0.5).query_rows("SELECT status FROM _sync_runs") == [("succeeded",)]
