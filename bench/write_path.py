@@ -1,4 +1,4 @@
-"""Timing check for Warehouse.apply (not a test): `python -m warehouse.bench_apply [ROWS]`.
+"""Timing check for Warehouse.apply (not a test): `python -m bench.write_path [ROWS]`.
 
 Applies ROWS message-shaped objects into a fresh warehouse (all inserts), then the same ids
 again (all updates, 10% partial), and prints rows/s for each; once with full messages (~1.5 kB
