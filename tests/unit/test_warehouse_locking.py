@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from warehouse import PageBatch, StreamState, Warehouse, WarehouseError, WarehouseLocked
+from warehouse.writer import _checkpoint
 
 HOLD_FLOCK = """
 import fcntl, sys, time
@@ -149,3 +151,21 @@ def test_a_commit_past_the_log_threshold_checkpoints_under_a_memory_cap_then_lif
     finally:
         wh.release()
     assert Warehouse(db).query_rows("SELECT display_name FROM users") == [("Adele",)]
+
+
+def test_a_checkpoint_that_runs_out_of_its_memory_cap_is_retried_uncapped() -> None:
+
+
+    class Connection:
+        def __init__(self) -> None:
+            self.statements: list[str] = []
+
+        def execute(self, sql: str) -> None:
+            self.statements.append(sql)
+            if sql == "CHECKPOINT" and self.statements.count("CHECKPOINT") == 1:
+                raise duckdb.OutOfMemoryException("could not allocate")
+
+    connection = Connection()
+    _checkpoint(connection)  # type: ignore[arg-type]
+    assert connection.statements == ["SET memory_limit = '128MB'", "CHECKPOINT", "RESET memory_limit", "CHECKPOINT",
+                                     "RESET memory_limit"]
