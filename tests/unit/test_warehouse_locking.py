@@ -154,8 +154,6 @@ def test_a_commit_past_the_log_threshold_checkpoints_under_a_memory_cap_then_lif
 
 
 def test_a_checkpoint_that_runs_out_of_its_memory_cap_is_retried_uncapped() -> None:
-
-
     class Connection:
         def __init__(self) -> None:
             self.statements: list[str] = []
