@@ -84,11 +84,6 @@ def _first_line(error: BaseException) -> str:
 # and every checkpoint costs the same). Scans lose little: 2,048 rows is one DuckDB vector.
 ROW_GROUP_SIZE = 2_048
 
-# A sync's writes share the machine with its own event loop (fetching and parsing Graph's JSON), so
-# DuckDB gets half the cores. On 2 cores one thread wrote as fast as two, and a 10k-message sync
-# peaked 60 MB lower (8 runs each; at 100k messages the difference was within run-to-run noise).
-WRITER_THREADS = max(1, (os.cpu_count() or 2) // 2)
-
 
 def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
@@ -129,7 +124,6 @@ def _open(db_path: Path, read_only: bool, deadline: _Deadline) -> duckdb.DuckDBP
                 # the log passes 32 MB. DuckDB's own (uncapped) checkpoint is only a backstop.
                 connection.execute("PRAGMA disable_checkpoint_on_shutdown")
                 connection.execute("SET checkpoint_threshold = '256MB'")
-                connection.execute(f"SET threads = {WRITER_THREADS}")
             return connection
 
 
