@@ -196,16 +196,6 @@ class Warehouse:
         except FileNotFoundError:
             return 0
 
-    @contextmanager
-    def session(self) -> Iterator[None]:
-        """Hold one locked connection for several quick calls (a sync's start is a handful of small
-        reads and writes). Not for long work: other processes wait while it is held."""
-        self.hold_open()
-        try:
-            yield
-        finally:
-            self.release()
-
     def _ensure_schema_once(self, connection: duckdb.DuckDBPyConnection) -> None:
         # Each writer call makes sure the tables exist, but only once per Warehouse object.
         if not self._schema_ready:
@@ -577,16 +567,10 @@ def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, g
                        removed: list[tuple[str, ...]], now: datetime) -> int:
     """One UPDATE for all removals of a table: match the key, and the guard columns when given."""
     staged, condition = _staged_match([*spec.scope_columns, "id", *guard_columns], removed)
-    connection.register(_REMOVED, staged)
-    try:
-        row = connection.execute(
-            f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
-            f"FROM (SELECT DISTINCT * FROM {_REMOVED}) AS r WHERE {condition} AND t._deleted_at IS NULL",
-            {"now": now},
-        ).fetchone()
-    finally:
-        connection.unregister(_REMOVED)
-    return int(row[0]) if row else 0
+    return _update_from_staged(
+        connection, _REMOVED, staged, now,
+        f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
+        f"FROM (SELECT DISTINCT * FROM {_REMOVED}) AS r WHERE {condition} AND t._deleted_at IS NULL")
 
 
 def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, columns: tuple[str, ...],
@@ -595,15 +579,20 @@ def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, column
     rounds that ended in this apply, in one UPDATE."""
     staged, condition = _staged_match(list(columns), [row[:-1] for row in sweeps])
     staged = staged.append_column("round_started_at", arrow.timestamps([row[-1] for row in sweeps]))
-    connection.register(_SWEEPS, staged)
+    return _update_from_staged(
+        connection, _SWEEPS, staged, now,
+        f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now FROM {_SWEEPS} AS r "
+        f"WHERE {condition} AND t._deleted_at IS NULL AND t._synced_at < r.round_started_at")
+
+
+def _update_from_staged(connection: duckdb.DuckDBPyConnection, name: str, staged: pa.Table, now: datetime,
+                        update: str) -> int:
+    """Run an UPDATE that reads the staged rows under `name`; the number of rows it changed."""
+    connection.register(name, staged)
     try:
-        row = connection.execute(
-            f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now FROM {_SWEEPS} AS r "
-            f"WHERE {condition} AND t._deleted_at IS NULL AND t._synced_at < r.round_started_at",
-            {"now": now},
-        ).fetchone()
+        row = connection.execute(update, {"now": now}).fetchone()
     finally:
-        connection.unregister(_SWEEPS)
+        connection.unregister(name)
     return int(row[0]) if row else 0
 
 

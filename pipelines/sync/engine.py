@@ -10,7 +10,6 @@ it did not see, which were deleted while the token was gone.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -214,13 +213,3 @@ class DeltaStream:
     def _headers(self) -> dict[str, str]:
         return {"Prefer": f"odata.maxpagesize={self.spec.page_size}", **self.spec.headers}
 
-
-async def run_streams(streams: list[tuple[DeltaStream, StreamState | None]], limit: int) -> list[StreamStats]:
-    """Run several streams concurrently, at most `limit` at a time."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(stream: DeltaStream, state: StreamState | None) -> StreamStats:
-        async with gate:
-            return await stream.run(state)
-
-    return await asyncio.gather(*(one(s, st) for s, st in streams))

@@ -46,7 +46,6 @@ class _Waiting:
 class CoalescingFetcher:
     client: GraphClient
     window_s: float = 0.01  # how long a GET waits for company before it is sent
-    batches_sent: int = 0
     _queue: list[_Waiting] = field(default_factory=list)
     _timer: asyncio.TimerHandle | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -83,7 +82,6 @@ class CoalescingFetcher:
                 if not group[0].answer.done():
                     group[0].answer.set_result(page)
                 return
-            self.batches_sent += 1
             requests = [{"id": str(i), "method": "GET", "url": w.url, "headers": w.headers}
                         for i, w in enumerate(group)]
             for waiting, answer in zip(group, await self.client.batch(requests), strict=True):

@@ -38,7 +38,6 @@ class BatchWriter:
     hold_seconds: float = 10.0  # longest a burst of commits keeps the file from other processes
     counts: ApplyCounts = field(default_factory=ApplyCounts)
     commits: int = 0
-    seconds_writing: float = 0.0
     _pending: list[PageBatch] = field(default_factory=list)
     _pending_items: int = 0
     _pending_received: int = 0  # items received from Graph for the pending batches
@@ -117,7 +116,6 @@ class BatchWriter:
             self._pending_items, self._oldest = 0, None
             if not batches:
                 return
-            started = time.monotonic()
             try:
                 counts = await asyncio.to_thread(self._apply, batches)
             except BaseException as exc:
@@ -125,7 +123,6 @@ class BatchWriter:
                 self._room_freed.set()  # waiters wake up to the failure
                 raise
             self.adjust(-received)
-            self.seconds_writing += time.monotonic() - started
             self.commits += 1
             for table, table_counts in counts.by_table.items():
                 self.counts.add(table, table_counts)
