@@ -54,7 +54,8 @@ class Demo:
             received = sum(s.items for s in incremental.streams.values())
             calls = sum(s.pages for s in incremental.streams.values())
             say(f"   it received {received:,} items instead of {sum(s.items for s in full.streams.values()):,}: "
-                f"{calls} delta calls (one per mail folder, calendar and drive) carrying only what changed, "
+                f"{calls} delta calls (the user list, each mailbox's folder list, each mail folder, calendar "
+                f"and drive) carrying only what changed, "
                 f"sent together in {incremental.requests} HTTP requests ($batch)")
             self._check_exact(sim)
         self._show_queries()
