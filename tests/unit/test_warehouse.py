@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,20 @@ def test_a_stream_removal_after_its_upsert_in_one_apply_wins(wh: Warehouse) -> N
     stored = rows(wh)["m1"]
     assert stored["subject"] == "one", "the upsert the same stream later removed is not written"
     assert str(stored["_deleted_at"]) != "NaT"
+
+
+def test_rows_replaced_several_times_in_one_transaction(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A changed row is deleted and inserted again; with slices of two rows, m1 is inserted by the first
+    # statement, replaced by the second and the third, all inside one transaction, and m0 (stored
+    # before) is replaced twice. Each key must end as one row holding the last values.
+    wh.apply([messages_batch([message("m0", subject="stored")])], at(1))
+    monkeypatch.setattr(warehouse.writer, "UPSERT_SLICE", 2)
+    batches = [messages_batch([message("m1", subject=f"v{i}"), message("m0", subject=f"v{i}")]) for i in range(3)]
+    # Distinct streams (folders) so the engine-side collapse by id does not merge them first.
+    batches = [replace(b, state=state(scope=f"u1/f{i}")) for i, b in enumerate(batches)]
+    wh.apply(batches, at(2))
+
+    count, distinct = wh.query_rows("SELECT count(*), count(DISTINCT id) FROM messages")[0]
+    assert (count, distinct) == (2, 2)
+    assert {k: v["subject"] for k, v in rows(wh).items()} == {"m0": "v2", "m1": "v2"}
+    assert all(v["_synced_at"].to_pydatetime() == at(2).replace(tzinfo=None) for v in rows(wh).values())
