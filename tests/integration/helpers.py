@@ -7,6 +7,7 @@ from pathlib import Path
 
 from connectors.settings import GraphSettings, load_settings
 from connectors.simulator.server import Simulator
+from models import TABLES
 from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
 from warehouse import Warehouse
 
@@ -45,7 +46,20 @@ def tenant_state(sim: Simulator) -> dict[str, object]:
     return {"users": set(users), "folders": folders, "messages": messages}
 
 
+def duplicated_keys(db: Path) -> dict[str, int]:
+    """Rows per table sharing a key with another row, tombstones included (the tables carry no
+    key constraint; the writer keeps them unique)."""
+    wh, found = Warehouse(db), {}
+    for name, spec in TABLES.items():
+        key = ", ".join(spec.key_columns)
+        (extra,) = wh.query_rows(f"SELECT count(*) - count(DISTINCT ({key})) FROM {name}")[0]
+        if extra:
+            found[name] = extra
+    return found
+
+
 def assert_exact(sim: Simulator, db: Path) -> None:
+    assert duplicated_keys(db) == {}
     expected, actual = tenant_state(sim), warehouse_state(db)
     for part in ("users", "folders", "messages"):
         missing = expected[part] - actual[part]  # type: ignore[operator]
