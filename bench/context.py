@@ -57,7 +57,7 @@ class SyncRun:
     run: ChildRun
     http_requests: int  # HTTP requests the simulator answered ($batch counts once)
     graph_calls: int  # Graph operations, each $batch item counted
-    reported_seconds: float | None  # the sync's own timing, without interpreter start-up and imports
+    reported_seconds: float | None  # the sync's own timing: Graph calls and commits, without start-up and end
     items: int  # items received, from the sync's summary
     db: Path
     sim: SimProcess

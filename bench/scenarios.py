@@ -66,7 +66,8 @@ def baseline_rate(run: BaselineRun) -> float:
 def in_process_note(run: SyncRun) -> str:
     if run.reported_seconds is None:
         return ""
-    return f"sync itself {run.reported_seconds:.1f} s; the rest is interpreter start-up and imports"
+    return (f"sync itself {run.reported_seconds:.1f} s; the rest is start-up (imports, opening the warehouse) "
+            "and the end (run log, final checkpoint)")
 
 
 # -- scenarios -------------------------------------------------------------------------------------

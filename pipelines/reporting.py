@@ -19,7 +19,8 @@ def summary_rows(report: SyncReport) -> list[tuple[str, int, int, int, int]]:
 def print_summary(report: SyncReport, title: str = "sync finished") -> None:
     rows = summary_rows(report)
     items = sum(r[1] for r in rows)
-    print(f"\n{title} in {report.seconds:.1f} s: {len(report.mailboxes)} mailboxes, "
+    digits = 2 if report.seconds < 10 else 1  # an incremental run takes well under a second
+    print(f"\n{title} in {report.seconds:.{digits}f} s: {len(report.mailboxes)} mailboxes, "
           f"{report.requests:,} requests, {report.seconds_throttled:.1f} s throttled, "
           f"{items / max(report.seconds, 1e-6):,.0f} items/s")
     print(f"  {'table':<14}{'received':>10}{'upserted':>10}{'tombstoned':>12}{'pages':>8}")
