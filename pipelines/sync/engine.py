@@ -174,9 +174,9 @@ class DeltaStream:
         try:
             page = await self.fetcher.get(url, self._headers(), small=not full_round)
         except BaseException:
-            self.writer.adjust(-self.spec.page_size)
+            self.writer.settle(self.spec.page_size, 0)
             raise
-        self.writer.adjust(len(page.get("value", [])) - self.spec.page_size)
+        self.writer.settle(self.spec.page_size, len(page.get("value", [])))
         return page
 
     async def _hand_off(self, pending: PendingChanges, link: str, kind: str, round_started: datetime | None,

@@ -42,6 +42,7 @@ class BatchWriter:
     _pending_items: int = 0
     _pending_received: int = 0  # items received from Graph for the pending batches
     _held: int = 0
+    _in_flight: int = 0  # of _held: reserved for pages not received yet
     _waiting_for_room: int = 0
     _room_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _oldest: float | None = None
@@ -66,13 +67,31 @@ class BatchWriter:
         try:
             while not self.has_room(items):
                 self._raise_if_failed()
-                if self._pending:
+                if self._pending and self._commit_frees_room():
                     self._start_commit()  # someone waits: commit now rather than on the timer
                 self._room_freed.clear()
                 await self._room_freed.wait()
         finally:
             self._waiting_for_room -= 1
         self._held += items
+        self._in_flight += items
+
+    def _commit_frees_room(self) -> bool:
+        """Whether a waiter needs a commit, rather than the pages in flight, to make room.
+
+        Pages of an incremental round come back nearly empty, so settling them frees most of the
+        room they reserved; committing a few hundred items each time instead cost a scan of the
+        stored rows per commit (measured: 3-4 commits instead of 1 per incremental sync of 100k
+        messages). Full pages free nothing, so once half the room holds received items, or nothing is
+        in flight, a commit it is.
+        """
+        return self._in_flight == 0 or self._held - self._in_flight >= self.held_limit // 2
+
+    def settle(self, reserved: int, received: int) -> None:
+        """A page `reserved` items were reserved for brought `received` (0 if it failed)."""
+        self._in_flight = max(0, self._in_flight - reserved)
+        self.adjust(received - reserved)
+        self._room_freed.set()  # even a full page changes what the waiters may decide
 
     def adjust(self, items: int) -> None:
         """Correct the held count: a page brought more or fewer items than reserved, or received
@@ -96,7 +115,8 @@ class BatchWriter:
             self._start_commit()
 
     def _due(self) -> bool:
-        if self._pending_items >= self.flush_items or (self._waiting_for_room and self._pending):
+        if self._pending_items >= self.flush_items or (
+                self._waiting_for_room and self._pending and self._commit_frees_room()):
             return True
         return self._oldest is not None and time.monotonic() - self._oldest >= self.flush_seconds
 

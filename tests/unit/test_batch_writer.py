@@ -91,6 +91,7 @@ def test_a_stream_waits_for_room_and_a_commit_frees_it() -> None:
         writer = BatchWriter(wh, flush_items=1000, held_limit=5)  # type: ignore[arg-type]
         for n in range(2):
             await writer.reserve(2)
+            writer.settle(2, 2)  # the page came back full
             await writer.submit(batch(f"L{n}", items=2), received=2)
         assert not writer.has_room(2)
         # Waiting for room commits what waits at once (not after flush_seconds), which frees the room.
@@ -101,12 +102,38 @@ def test_a_stream_waits_for_room_and_a_commit_frees_it() -> None:
     assert wh.applied == [["L0", "L1"]] and writer._held == 2
 
 
+def test_pages_in_flight_that_come_back_empty_make_room_without_a_commit() -> None:
+    wh = FakeWarehouse()
+
+    async def run() -> None:
+        writer = BatchWriter(wh, flush_items=1000, held_limit=4)  # type: ignore[arg-type]
+        await writer.reserve(1)
+        writer.settle(1, 1)
+        await writer.submit(batch("L0"), received=1)
+        await writer.reserve(3)  # a page in flight: the room is taken
+        waiter = asyncio.create_task(writer.reserve(2))
+        await asyncio.sleep(0.01)
+        assert not waiter.done() and wh.applied == [], "with a page in flight a small commit would not help"
+        writer.settle(3, 0)  # an incremental round's page: nothing changed
+        await asyncio.wait_for(waiter, timeout=1.0)
+        assert wh.applied == [], "the empty page made the room"
+
+        writer.settle(2, 2)  # the waiter's page came back full
+        await writer.submit(batch("L1", items=2), received=2)
+        # Nothing in flight: only a commit makes room.
+        await asyncio.wait_for(writer.reserve(2), timeout=1.0)
+        assert wh.applied == [["L0", "L1"]]
+
+    asyncio.run(run())
+
+
 def test_a_failed_commit_wakes_the_streams_waiting_for_room() -> None:
     wh = FakeWarehouse(fail_on=0)
 
     async def run() -> None:
         writer = BatchWriter(wh, flush_items=1000, held_limit=2)  # type: ignore[arg-type]
         await writer.reserve(2)
+        writer.settle(2, 2)
         await writer.submit(batch("L0", items=2), received=2)
         await asyncio.wait_for(writer.reserve(1), timeout=1.0)
 
@@ -158,6 +185,7 @@ def test_back_to_back_commits_share_one_open_of_the_file_and_close_it_at_the_end
         writer = BatchWriter(wh, flush_items=2, held_limit=4)  # type: ignore[arg-type]
         for n in range(8):
             await writer.reserve(1)  # waits for commits once 4 are held
+            writer.settle(1, 1)
             await writer.submit(batch(f"L{n}"), received=1)
         await writer.close()
 
