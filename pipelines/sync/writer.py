@@ -94,8 +94,8 @@ class BatchWriter:
         self._room_freed.set()  # even a full page changes what the waiters may decide
 
     def adjust(self, items: int) -> None:
-        """Correct the held count: a page brought more or fewer items than reserved, or received
-        items were dropped without a commit (a lost sync state)."""
+        """Correct the held count: received items were committed, or dropped without a commit (a
+        lost sync state), or a page brought more or fewer than reserved (see settle)."""
         self._held = max(0, self._held + items)
         if items < 0:
             self._room_freed.set()
