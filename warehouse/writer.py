@@ -44,11 +44,10 @@ _MERGED = "_gs_merged"
 UPSERT_SLICE = 2_000
 # graphsync checkpoints itself (DuckDB's own threshold is only a backstop, see warehouse.locking):
 # after a commit once the write-ahead log passes CHECKPOINT_LOG_BYTES, and when a sync releases the
-# file with more than CHECKPOINT_AT_RELEASE_BYTES in it (see Warehouse.release). Each checkpoint runs
-# under a memory cap: uncapped, folding a 24 MB log into the file took 400 MB more memory (the peak of a whole sync);
-# capped at 128 MB it takes 80 MB and 15% longer (measured on 100k simulated messages).
+# file (see Warehouse.release). Each checkpoint runs under a memory cap: uncapped, folding a 24 MB
+# log into the file took 400 MB more memory (the peak of a whole sync); capped at 128 MB it takes
+# 80 MB and 15% longer (measured on 100k simulated messages).
 CHECKPOINT_LOG_BYTES = 32 * 1024 * 1024
-CHECKPOINT_AT_RELEASE_BYTES = 1024 * 1024
 CHECKPOINT_MEMORY = "128MB"
 _REMOVED = "_gs_removed"
 _SWEEPS = "_gs_sweeps"
@@ -176,10 +175,11 @@ class Warehouse:
         """Close the connection kept by :meth:`hold_open` (a no-op when none is held).
 
         ``checkpoint`` asks to fold the write-ahead log into the file first, as a sync does when it
-        ends, so that later opens (the next sync, each reader, read-only ones too) do not each replay
-        it. Measured on 100k messages: folding what an incremental sync leaves takes 0.03-0.05 s, what
-        a full sync leaves (7-8 MB) 0.3-0.4 s, and replaying the latter 0.07 s per open. Logs under
-        CHECKPOINT_AT_RELEASE_BYTES are left.
+        ends, so that later opens (the next sync, each reader, read-only ones too) start clean and
+        the next sync's own checkpoint only folds its own changes. The log's size says little about
+        the work: DuckDB writes large inserts straight into the file and logs only where they went,
+        so the 1 MB log a full sync of 100k messages may leave still takes 0.35 s to fold, while
+        what an incremental sync leaves takes 0.03-0.05 s.
         """
         with self._held_lock:
             connection = self._held_connection
@@ -187,7 +187,7 @@ class Warehouse:
             if stack is None:
                 return
             with stack:
-                if checkpoint and connection is not None and self._log_bytes() >= CHECKPOINT_AT_RELEASE_BYTES:
+                if checkpoint and connection is not None and self._log_bytes() > 0:
                     _checkpoint(connection)
 
     def _log_bytes(self) -> int:

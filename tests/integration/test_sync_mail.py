@@ -248,8 +248,6 @@ def test_drive_items_sync_is_exact_through_root_delta(sim: Simulator, tmp_path: 
 
 def test_a_sync_leaves_the_file_closed_and_its_log_folded(sim: Simulator, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    # Any log at all counts here, so the final checkpoint must have run (or nothing was left).
-    monkeypatch.setattr("warehouse.writer.CHECKPOINT_AT_RELEASE_BYTES", 1)
     db = tmp_path / "wh.duckdb"
     opens: list[bool] = []
     original = Warehouse.hold_open

@@ -119,18 +119,16 @@ def test_a_held_connection_serves_this_process_and_keeps_others_out_until_releas
     assert other.query_rows("SELECT count(*) FROM users") == [(0,)]
 
 
-@pytest.mark.parametrize("threshold, folded", [(1, True), (1 << 40, False)])
-def test_release_checkpoints_only_a_large_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int,
-                                              folded: bool) -> None:
-    monkeypatch.setattr("warehouse.writer.CHECKPOINT_AT_RELEASE_BYTES", threshold)
+@pytest.mark.parametrize("checkpoint", [True, False])
+def test_release_folds_the_log_when_asked(tmp_path: Path, checkpoint: bool) -> None:
     db = tmp_path / "w.duckdb"
     wh = Warehouse(db)
     wh.hold_open()
     wh.start_run("sync", ["users"], datetime.now(UTC))
     wal = db.with_name(db.name + ".wal")
     assert wal.stat().st_size > 0
-    wh.release(checkpoint=True)
-    assert (not wal.exists() or wal.stat().st_size == 0) == folded
+    wh.release(checkpoint=checkpoint)
+    assert (not wal.exists() or wal.stat().st_size == 0) == checkpoint
 
 
 def test_a_commit_past_the_log_threshold_checkpoints_under_a_memory_cap_then_lifts_it(
