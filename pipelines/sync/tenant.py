@@ -33,7 +33,12 @@ class SyncOptions:
     tables: tuple[str, ...] = ALL_TABLES
     users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse
     full: bool = False
-    mailboxes_at_once: int = 16
+    # An incremental sync is a few delta calls per folder, one wave of folders after another per
+    # mailbox (4 at once, Outlook's per-mailbox limit), so it takes as many waves as it has rounds of
+    # mailboxes: 16 at once made 16 waves of $batch round trips for 50 mailboxes, 50 made 4 (0.43 ->
+    # 0.31 s against the simulator; against Graph each wave is a 0.1-0.3 s round trip). Memory does
+    # not depend on it (see held_items), and a full sync ran as fast with 16 as with 50.
+    mailboxes_at_once: int = 50
     folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
     # Memory stays flat whatever the tenant's size: streams reserve room before each page, so at most
