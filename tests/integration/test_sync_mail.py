@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from connectors.simulator.server import Simulator
 from pipelines.sync.streams import EVENTS
+from pipelines.sync.tenant import TenantSync
 from tests.integration.helpers import assert_exact, run_sync, warehouse_state
 from warehouse import Warehouse
 
@@ -263,3 +265,30 @@ def test_a_sync_leaves_the_file_closed_and_its_log_folded(sim: Simulator, tmp_pa
     # The start, the commits and the run log share opens: a small sync needs very few.
     assert 1 <= len(opens) <= 3, opens
     assert Warehouse(db, lock_timeout_s=0.5).query_rows("SELECT status FROM _sync_runs") == [("succeeded",)]
+
+
+def test_first_syncs_are_held_to_their_own_limit_and_incremental_ones_are_not(
+        sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "wh.duckdb"
+    active: list[str] = []
+    peaks: list[int] = []
+    original = TenantSync._sync_mailbox
+
+    async def counting(self: TenantSync, user_id: str, *args: object) -> None:
+        active.append(user_id)
+        peaks.append(len(active))
+        try:
+            await asyncio.sleep(0.05)  # long enough for every mailbox the gates let in to arrive
+            await original(self, user_id, *args)  # type: ignore[arg-type]
+        finally:
+            active.remove(user_id)
+
+    monkeypatch.setattr(TenantSync, "_sync_mailbox", counting)
+    limits = {"first_syncs_at_once": 2, "mailboxes_at_once": 10}
+    run_sync(sim, db, tables=("users", "mail_folders", "messages"), **limits)
+    mailboxes = len(sim.control("user_ids"))
+    assert mailboxes > 2 and max(peaks) == 2
+    peaks.clear()
+    run_sync(sim, db, tables=("users", "mail_folders", "messages"), **limits)
+    assert max(peaks) == min(mailboxes, 10)
+    assert_exact(sim, db)
