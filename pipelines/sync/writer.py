@@ -4,8 +4,8 @@ Opening the DuckDB file, taking its lock and committing costs tens of millisecon
 hundreds of small streams (one per mail folder), so committing each on its own would dominate a
 sync. The writer gathers batches and commits them in one transaction when enough items are waiting
 or enough time has passed. Commits run in a worker thread while the streams go on fetching; a stream
-only waits when the items received and not yet committed reach `held_limit` (that bound, not the
-tenant's size, sets a sync's memory).
+only waits when the items received and not yet committed, plus the room reserved for pages on their
+way, reach `held_limit` (that bound, not the tenant's size, sets a sync's memory).
 Order is kept, so a stream's later link never commits before its earlier rows.
 
 Back-to-back commits share one open connection (each open of the file replays DuckDB's write-ahead
