@@ -89,7 +89,7 @@ def graph_facet(path: str | GraphPath) -> Any:
 
 
 def graph_key() -> Any:
-    """The Graph ``id``: part of every primary key."""
+    """The Graph ``id``: part of every table's key."""
     return Declared("graph", VARCHAR, ("id",), primary_key=True, nullable=False)
 
 
