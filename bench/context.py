@@ -44,10 +44,13 @@ class Profile:
     large: Size  # the headline tenant
     small: Size  # the memory-scaling comparison point
     changed_fraction: float = 0.01
+    # Peak RSS varies by ±10% from run to run on a shared machine; the memory comparison takes the
+    # median of this many full syncs per size.
+    memory_runs: int = 3
 
 
 FULL = Profile("full", large=Size(50, 2000), small=Size(5, 2000))
-QUICK = Profile("quick", large=Size(4, 250), small=Size(2, 250))
+QUICK = Profile("quick", large=Size(4, 250), small=Size(2, 250), memory_runs=2)  # 2: the repeats run too
 
 
 @dataclass
@@ -112,6 +115,18 @@ class Context:
             return self.graphsync_sync(sim, db)
 
         return self.memo("graphsync_full", size, make)
+
+    def full_syncs(self, size: Size, runs: int) -> list[SyncRun]:
+        """`runs` full syncs of `size`, each into a fresh file: the memoised one, then repeats."""
+        def make() -> list[SyncRun]:
+            repeats = []
+            for n in range(1, runs):
+                db = self.workdir / f"graphsync-{size.label}-repeat{n}.duckdb"
+                self.log(f"graphsync full sync {size.label}, repeat {n}")
+                repeats.append(self.graphsync_sync(self.sim(size), db))
+            return repeats
+
+        return [self.full_sync(size), *self.memo("graphsync_full_repeats", size, make)]
 
     def graphsync_sync(self, sim: SimProcess, db: Path) -> SyncRun:
         env = child_env({**sim.env, "GRAPHSYNC_DB": str(db)})

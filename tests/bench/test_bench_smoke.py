@@ -70,6 +70,7 @@ def test_numbers_are_sane(quick_run: tuple[str, dict]) -> None:
 
     memory = rows(results, "memory_scaling")
     assert memory["ratio"]["value"] > 0
+    assert memory["peak RSS at 500 messages"]["note"].startswith("median of 2 runs")
     assert rows(results, "fetch_floor")["graphsync / floor throughput"]["value"] > 0
     if HAS_DLT:
         assert rows(results, "dlt")["graphsync / dlt throughput"]["value"] > 0
