@@ -434,13 +434,13 @@ def _group_sweeps(batches: list[PageBatch]) -> dict[tuple[str, tuple[str, ...]],
     return {group: [(*values, started) for values, started in starts.items()] for group, starts in latest.items()}
 
 
-def _stage_upserts(spec: TableSpec, rows: list[_Row]) -> pa.Table:
-    """The rows as one Arrow table: scope columns, id, _raw (JSON text), _partial, _seq."""
+def _stage_upserts(spec: TableSpec, rows: list[_Row], raw: list[bytes]) -> pa.Table:
+    """The rows as one Arrow table: scope columns, id, _raw (`raw`, their JSON text), _partial, _seq."""
     columns: dict[str, pa.Array] = {
         name: arrow.strings([row.scope_values[name] for row in rows]) for name in spec.scope_columns
     }
     columns["id"] = arrow.strings([row.item["id"] for row in rows])
-    columns["_raw"] = arrow.encoded_strings([orjson.dumps(row.item) for row in rows])
+    columns["_raw"] = arrow.encoded_strings(raw)
     columns["_partial"] = arrow.bools([row.partial for row in rows])
     # Later duplicates win, like Graph's own ordering within a delta round.
     columns["_seq"] = arrow.int64s(range(len(rows)))
@@ -453,7 +453,9 @@ def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_
     The wide ``_raw`` text is never copied into an intermediate table: the keys table holds only
     keys and flags, and the rows are written straight from the Arrow stage through a view.
     """
-    connection.register(_STAGE, _stage_upserts(spec, rows))
+    raw = [orjson.dumps(row.item) for row in rows]
+    stage = _stage_upserts(spec, rows, raw)
+    connection.register(_STAGE, stage)
     try:
         _create_keys_table(connection, spec)
         inserted, updated, revived = connection.execute(
@@ -463,8 +465,11 @@ def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_
         # Partial upserts merge into stored rows only; a full round's batches (most rows) have none,
         # and skipping the lookup that would find nothing saves a quarter of a full sync's writes.
         if updated > 0 and any(row.partial for row in rows):
+            for seq, stored in _stored_raw_of_partials(connection, spec).items():
+                raw[seq] = orjson.dumps({**stored, **rows[seq].item})  # see _stored_raw_of_partials
             connection.unregister(_STAGE)
-            connection.register(_STAGE, _stage_upserts(spec, _merge_partials(connection, spec, rows)))
+            connection.register(_STAGE, stage.set_column(stage.schema.get_field_index("_raw"), "_raw",
+                                                         arrow.encoded_strings(raw)))
         connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {_MERGED} AS "
             f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, s._raw::JSON AS _raw "
@@ -496,22 +501,22 @@ def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -
     )
 
 
-def _merge_partials(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_Row]) -> list[_Row]:
-    """The rows, with each partial upsert of a stored row merged into the stored ``_raw``.
+def _stored_raw_of_partials(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> dict[int, dict[str, Any]]:
+    """The stored ``_raw`` of every partial upsert of a stored row, by the row's ``_seq``.
 
-    A Graph partial replaces whole top-level properties and a null there means "now null", so the
-    merge is a plain top-level dict update (not json_merge_patch, which merges nested objects key by
-    key and drops null members). Only stored partial rows are read; a partial for a row not stored
-    yet is inserted as it is. Reading the stored ``_raw`` costs the same for 100 rows as for all of
-    them (each touched row group's compressed block is read whole): ~50 ms at 100k messages.
+    The caller merges the partial over it: a Graph partial replaces whole top-level properties and a
+    null there means "now null", so the merge is a plain top-level dict update (not
+    json_merge_patch, which merges nested objects key by key and drops null members). A partial for
+    a row not stored yet is inserted as it is. Reading the stored ``_raw`` costs the same for 100
+    rows as for all of them (each touched row group's compressed block is read whole): ~50 ms at
+    100k messages.
     """
     key_match = " AND ".join(f"t.{ident(k)} = k.{ident(k)}" for k in spec.key_columns)
-    stored = dict(connection.execute(
+    rows = connection.execute(
         f"SELECT k._seq, t._raw FROM {_KEYS} AS k JOIN {ident(spec.name)} AS t ON {key_match} "
         "WHERE k._partial AND k._existed"
-    ).fetchall())
-    return [_Row(row.scope_values, {**orjson.loads(stored[seq]), **row.item}, partial=False) if seq in stored else row
-            for seq, row in enumerate(rows)]
+    ).fetchall()
+    return {seq: orjson.loads(stored) for seq, stored in rows}
 
 
 def _replace_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime, stored: bool) -> None:

@@ -67,8 +67,8 @@ class BatchWriter:
         try:
             while not self.has_room(items):
                 self._raise_if_failed()
-                if self._pending and self._commit_frees_room():
-                    self._start_commit()  # someone waits: commit now rather than on the timer
+                if self._due():  # someone waits (see _due): commit now rather than on the timer
+                    self._start_commit()
                 self._room_freed.clear()
                 await self._room_freed.wait()
         finally:
