@@ -25,6 +25,7 @@ from sqlmodel import Field, SQLModel
 from models import TABLES
 from models.base import BIGINT, BOOLEAN, DOUBLE, JSON, TIMESTAMP, TIMESTAMPTZ, VARCHAR
 from models.registry import ColumnSpec, TableSpec
+from warehouse import schema
 
 _SA_TYPES: dict[str, Any] = {
     VARCHAR: sa.String,
@@ -73,7 +74,7 @@ MODELS: dict[str, type[SQLModel]] = {name: _model(spec) for name, spec in TABLES
 globals().update({model.__name__: model for model in MODELS.values()})
 
 # duckdb_engine cannot emit SERIAL (not a DuckDB type): autoincrement needs an explicit sequence.
-SYNC_RUN_ID_SEQUENCE = sa.Sequence("_sync_runs_id_seq")
+SYNC_RUN_ID_SEQUENCE = sa.Sequence(schema.SYNC_RUN_ID_SEQUENCE)
 
 
 class SyncState(SQLModel, table=True):

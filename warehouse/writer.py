@@ -497,7 +497,7 @@ def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -
         f"t.id IS NOT NULL AS _existed, t._deleted_at IS NOT NULL AS _was_deleted "
         f"FROM (SELECT {', '.join(keys)}, _seq, _partial FROM {_STAGE} "
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY _seq DESC) = 1) AS s "
-        f"LEFT JOIN {ident(spec.name)} AS t ON {' AND '.join(f't.{k} = s.{k}' for k in keys)}"
+        f"LEFT JOIN {ident(spec.name)} AS t ON {_key_match(spec, 's')}"
     )
 
 
@@ -511,9 +511,8 @@ def _stored_raw_of_partials(connection: duckdb.DuckDBPyConnection, spec: TableSp
     rows as for all of them (each touched row group's compressed block is read whole): ~50 ms at
     100k messages.
     """
-    key_match = " AND ".join(f"t.{ident(k)} = k.{ident(k)}" for k in spec.key_columns)
     rows = connection.execute(
-        f"SELECT k._seq, t._raw FROM {_KEYS} AS k JOIN {ident(spec.name)} AS t ON {key_match} "
+        f"SELECT k._seq, t._raw FROM {_KEYS} AS k JOIN {ident(spec.name)} AS t ON {_key_match(spec, 'k')} "
         "WHERE k._partial AND k._existed"
     ).fetchall()
     return {seq: orjson.loads(stored) for seq, stored in rows}
@@ -538,13 +537,18 @@ def _replace_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: d
     )
     target_columns = ", ".join(ident(c) for c in [*key_names, *graph_names, "_raw", "_synced_at", "_deleted_at"])
     if stored:
-        key_match = " AND ".join(f"t.{ident(k)} = k.{ident(k)}" for k in key_names)
-        connection.execute(f"DELETE FROM {ident(spec.name)} AS t USING {_KEYS} AS k WHERE k._existed AND {key_match}")
+        connection.execute(
+            f"DELETE FROM {ident(spec.name)} AS t USING {_KEYS} AS k WHERE k._existed AND {_key_match(spec, 'k')}")
     connection.execute(
         f"INSERT INTO {ident(spec.name)} ({target_columns}) "
         f"SELECT {flattened}, _raw, $now, NULL FROM {from_clause}",
         {"now": now},
     )
+
+
+def _key_match(spec: TableSpec, other: str) -> str:
+    """The condition matching a stored row `t` to the row aliased `other` on the table's key."""
+    return " AND ".join(f"t.{ident(k)} = {other}.{ident(k)}" for k in spec.key_columns)
 
 
 def _staged_match(columns: list[str], rows: list[tuple[Any, ...]]) -> tuple[pa.Table, str]:
