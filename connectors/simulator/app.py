@@ -27,6 +27,7 @@ from connectors.simulator.http import (
     bad_request,
     error_response,
     json_response,
+    not_modelled,
     split_path,
 )
 from connectors.simulator.tenant import Tenant
@@ -175,14 +176,21 @@ class GraphApp:
     def _dispatch(self, req: Request, segments: list[str], args: dict[str, str]) -> Response:
         found = self.router.match(req.method, segments)
         if found is None:
-            raise bad_request(f"Resource not found for the segment '{segments[-1] if segments else ''}'.",
-                              "BadRequest")
+            raise self._unknown_route(req, segments)
         if found is False:
             raise ApiError(405, "Request_BadRequest", f"Specified HTTP method is not allowed for the request "
                                                       f"target: {req.method} {req.path}.")
         handler, params = found  # type: ignore[misc]
         req.params = {**params, **args}
         return handler(req)
+
+    def _unknown_route(self, req: Request, segments: list[str]) -> ApiError:
+        """A path no route serves. Under a top-level segment the simulator serves (users, teams, chats...)
+        it is most likely a Graph path the simulator does not model: 501 with the simulator's own code.
+        Anything else gets Graph's own answer for a path missing from its metadata (400)."""
+        if segments and segments[0].lower() in self.router.top_segments():
+            return not_modelled(req.method, req.path)
+        return bad_request(f"Resource not found for the segment '{segments[-1] if segments else ''}'.", "BadRequest")
 
     def _canonical(self, req: Request) -> tuple[list[str], dict[str, str]]:
         """Rewrite `/me/...` to `/users/{signed-in user}/...` and resolve UPNs to user ids."""

@@ -130,12 +130,17 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 Handler = Callable[[Request], Response]
 _FUNCTION_SEGMENT = re.compile(r"^([A-Za-z.]+)\((.*)\)$")
 _FUNCTION_ARG = re.compile(r"(\w+)\s*=\s*'((?:[^']|'')*)'")
+_KEY_SEGMENT = re.compile(r"^([A-Za-z]\w*)\('((?:[^']|'')*)'\)$")  # entity('key'): a key, not a function
 
 
 def split_path(path: str) -> tuple[list[str], dict[str, str]]:
-    """Segments of a path, with OData function-call arguments lifted out.
+    """Segments of a path, with OData keys and function-call arguments lifted out.
 
-    `/users/u/findRooms(RoomList='x@y')` -> (["users", "u", "findRooms"], {"RoomList": "x@y"}).
+    - A key in parentheses addresses that entity, as Graph hands such URLs out in `Location` and
+      `Content-Location` headers (team-post.md, teamsasyncoperation.md):
+      `/teams('t')/operations('o')` -> (["teams", "t", "operations", "o"], {}).
+    - Named arguments are function parameters:
+      `/users/u/findRooms(RoomList='x@y')` -> (["users", "u", "findRooms"], {"RoomList": "x@y"}).
     """
     segments: list[str] = []
     args: dict[str, str] = {}
@@ -143,12 +148,23 @@ def split_path(path: str) -> tuple[list[str], dict[str, str]]:
         if not raw:
             continue
         seg = unquote(raw)
+        key = _KEY_SEGMENT.match(seg)
+        if key:
+            segments.extend([key.group(1), key.group(2).replace("''", "'")])
+            continue
         m = _FUNCTION_SEGMENT.match(seg)
         if m:
             seg = m.group(1)
             args.update({k: v.replace("''", "'") for k, v in _FUNCTION_ARG.findall(m.group(2))})
         segments.append(seg)
     return segments, args
+
+
+def not_modelled(method: str, path: str, detail: str = "") -> ApiError:
+    """501: Graph serves this path but the simulator does not model it (concepts/errors.md: 501 Not
+    Implemented). Never Graph's own "Resource not found for the segment", which means Graph lacks it."""
+    message = f"The simulator does not model {method} {path}." + (f" {detail}" if detail else "")
+    return ApiError(501, "NotImplementedInSimulator", message)
 
 
 @dataclass
@@ -191,6 +207,10 @@ class Router:
         if best is not None:
             return best[1], best[2]
         return False if path_known else None
+
+    def top_segments(self) -> set[str]:
+        """The first segments of every registered route, lower-cased ("users", "teams", ...)."""
+        return {r.pattern[0].lower() for r in self._routes if r.pattern and not r.pattern[0].startswith("{")}
 
 
 def _match(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
