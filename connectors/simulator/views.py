@@ -69,6 +69,12 @@ _CLAUSE = re.compile(
 )
 
 
+# A lambda over a collection property, e.g. resourceProvisioningOptions/Any(x:x eq 'Team')
+# (concepts/teams-list-all-teams.md); matched after the clause's outer parentheses are stripped.
+_LAMBDA = re.compile(r"^(?P<prop>[\w/]+)/any\(\s*(?P<var>\w+)\s*:\s*(?P=var)\s+(?P<op>eq|ne)\s+"
+                     r"'(?P<val>(?:[^']|'')*)'$", re.IGNORECASE)
+
+
 def _path(obj: Any, prop: str) -> Any:
     for part in prop.split("/"):
         if not isinstance(obj, dict):
@@ -110,6 +116,10 @@ def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
     for disjunct in re.split(r"\s+or\s+", expression, flags=re.IGNORECASE):
         clauses = []
         for clause in re.split(r"\s+and\s+", disjunct.strip().strip("()"), flags=re.IGNORECASE):
+            lam = _LAMBDA.match(clause.strip("() "))
+            if lam is not None:
+                clauses.append({"lambda": True, **lam.groupdict()})
+                continue
             m = _CLAUSE.match(clause.strip("() "))
             if m is None:
                 raise bad_request(f"Invalid filter clause: {clause.strip()}", "BadRequest")
@@ -123,6 +133,10 @@ def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
 
 
 def _clause_holds(obj: dict, c: dict) -> bool:
+    if c.get("lambda"):
+        values = _path(obj, c["prop"]) or []
+        wanted = c["val"].replace("''", "'")
+        return any((v == wanted) == (c["op"].lower() == "eq") for v in values)
     if c["fn"]:
         value = str(_path(obj, c["fprop"]) or "").lower()
         needle = c["fval"].replace("''", "'").lower()

@@ -19,6 +19,11 @@ CATALOGUE = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "tooljet-
 WINDOW = {"startDateTime": "2026-09-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z"}
 # Documented Graph requirements the catalogue leaves out of its paths.
 NEEDS_WINDOW = ("/calendarView", "/instances")
+# Catalogue GETs Graph v1.0 does not document, with the doc that says so: the simulator answers them
+# like any path it does not model (501 NotImplementedInSimulator), never with data.
+UNDOCUMENTED_GETS = {
+    "/chats/getAllMessages": "chats-getallmessages.md documents GET only as /users/{id}/chats/getAllMessages",
+}
 
 
 def catalogue_gets() -> list[str]:
@@ -102,6 +107,10 @@ def test_every_catalogue_get_answers_in_both_forms(graph: GraphTestClient, catal
     for template in gets:
         path = placeholders.fill(template)
         r = _get(graph, path, delegated)
+        if template in UNDOCUMENTED_GETS:
+            if r.status_code != 501 or r.json()["error"]["code"] != "NotImplementedInSimulator":
+                failures.append(f"undocumented {template}: {r.status_code} {r.text[:120]}")
+            continue
         if r.status_code == 412 and "getAllMessages" in path:
             r = _get(graph, path, graph.token)  # documented: application permissions only
         if r.status_code != 200:

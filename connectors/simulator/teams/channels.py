@@ -1,0 +1,232 @@
+"""Channels, channel members and channel messages: lists, replies and delta."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from connectors.simulator import content
+from connectors.simulator.delta import DeltaSource, serve, sync_state_not_found
+from connectors.simulator.http import Request, Response, Router, bad_request, json_response
+from connectors.simulator.store import Collapsed, Item
+from connectors.simulator.teams.model import MESSAGE_TYPE, months_before, parse_time
+from connectors.simulator.teams.query import (
+    bound_user,
+    capped_limits,
+    date_clauses,
+    expand_replies,
+    message_body,
+    page,
+    writable,
+)
+from connectors.simulator.teams.seed import add_channel, new_channel_id
+from connectors.simulator.teams.state import Holder, TeamsState, app_sender, require_message, update_item
+from connectors.simulator.teams.teams_routes import add_member
+from connectors.simulator.tenant import public
+from connectors.simulator.views import page_size, select
+
+_CHANNEL_WRITABLE = {"displayName", "description", "isFavoriteByDefault"}
+MESSAGE_WRITABLE = {"body", "subject", "importance", "mentions", "attachments", "policyViolation", "summary"}
+DELTA_WINDOW_MONTHS = 8  # chatmessage-delta.md: "messages ... in the last eight months"
+
+
+def delta_window_start() -> datetime:
+    """The oldest last-modified time channel message delta still returns. The simulator's clock for
+    this is the seeded tenant's "now" (content.EPOCH): writes made since are always inside the window."""
+    return months_before(content.EPOCH, DELTA_WINDOW_MONTHS)
+
+
+class ChannelRoutes:
+    def __init__(self, holder: Holder) -> None:
+        self.holder = holder
+
+    @property
+    def state(self) -> TeamsState:
+        return self.holder.state
+
+    def register(self, r: Router) -> None:
+        t, c = "/teams/{team}", "/teams/{team}/channels/{channel}"
+        r.add("GET", f"{t}/channels", self.list_channels)
+        r.add("POST", f"{t}/channels", self.create_channel)
+        r.add("GET", f"{t}/allChannels", self.list_channels)
+        r.add("GET", f"{t}/allChannels/{{channel}}", self.get_channel)
+        r.add("GET", c, self.get_channel)
+        r.add("PATCH", c, self.update_channel)
+        r.add("DELETE", c, self.delete_channel)
+        r.add("GET", f"{c}/members", self.list_channel_members)
+        r.add("POST", f"{c}/members", self.add_channel_member)
+        r.add("GET", f"{c}/messages", self.list_channel_messages)
+        r.add("POST", f"{c}/messages", self.post_channel_message)
+        r.add("GET", f"{c}/messages/delta", self.channel_messages_delta)
+        r.add("GET", f"{c}/messages/{{message}}", self.get_channel_message)
+        r.add("PATCH", f"{c}/messages/{{message}}", self.update_channel_message)
+        r.add("DELETE", f"{c}/messages/{{message}}", self.delete_channel_message)
+        r.add("GET", f"{c}/messages/{{message}}/replies", self.list_replies)
+        r.add("POST", f"{c}/messages/{{message}}/replies", self.post_reply)
+
+    # -- channels --------------------------------------------------------------------------------
+    def list_channels(self, req: Request) -> Response:
+        team, _ = self.state.team(req.params["team"])
+        return page(req, (public(v) for _, v in team.channels.items()), filterable=True)
+
+    def get_channel(self, req: Request) -> Response:
+        _, _, item = self.state.channel(req.params["team"], req.params["channel"])
+        return json_response(select(public(item), req))
+
+    def create_channel(self, req: Request) -> Response:
+        team, _ = self.state.team(req.params["team"])
+        body = req.json()
+        validate_new_channel(self.state, team.id, body)
+        tenant = self.holder.tenant
+        owners = _owners(self.holder, body)
+        if req.principal and req.principal.user_id:
+            owners.insert(0, req.principal.user_id)
+        owners = owners or [m.get("userId") for _, m in team.members.items()][:1]
+        return json_response(public(add_channel(tenant, team, new_channel_id(tenant), body, owners)), 201)
+
+    def update_channel(self, req: Request) -> Response:
+        team, channel, item = self.state.channel(req.params["team"], req.params["channel"])
+        fields = writable(req.json(), _CHANNEL_WRITABLE, "channel")
+        if "displayName" in fields and item["displayName"] == "General" and fields["displayName"] != "General":
+            raise bad_request("The General channel cannot be renamed.")
+        update_item(team.channels, channel.id, item, fields)
+        return Response(204)
+
+    def delete_channel(self, req: Request) -> Response:
+        delete_channel(self.holder, req.params["team"], req.params["channel"])
+        return Response(204)
+
+    def list_channel_members(self, req: Request) -> Response:
+        team, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        store = channel.members or team.members  # a standard channel's members are the team's
+        return page(req, (public(m) for _, m in store.items()))
+
+    def add_channel_member(self, req: Request) -> Response:
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        if channel.members is None:
+            raise bad_request("Adding members is only supported for private and shared channels.")
+        return json_response(add_member(self.holder, channel.members, channel.id, req.json()), 201)
+
+    # -- channel messages ------------------------------------------------------------------------
+    def list_channel_messages(self, req: Request) -> Response:
+        """Top-level posts, newest reply-chain activity first: "sorted by the last modified date of the
+        entire reply chain, including both the root channel message and its replies"; default 20,
+        at most 50; $expand=replies (channel-list-messages.md)."""
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        expand = expand_replies(req)
+        posts = channel.thread.store.items()
+        posts.sort(key=lambda kv: (self.state.chain_modified(channel, *kv), int(kv[0])), reverse=True)
+        return page(req, (self.state.render_post(channel, k, v, expand) for k, v in posts), capped_limits())
+
+    def get_channel_message(self, req: Request) -> Response:
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        item = require_message(channel.thread, req.params["message"])
+        return json_response(self.state.render_post(channel, req.params["message"], item, expand_replies(req)))
+
+    def post_channel_message(self, req: Request) -> Response:
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        item = self.state.post_message(channel.thread, message_body(req.json()), *app_sender(self.holder.tenant, req))
+        return json_response(public(item), 201)
+
+    def update_channel_message(self, req: Request) -> Response:
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        self.state.edit_message(channel.thread, req.params["message"], writable(req.json(), MESSAGE_WRITABLE,
+                                                                                "chatMessage"))
+        return Response(204)
+
+    def delete_channel_message(self, req: Request) -> Response:
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        self.state.soft_delete_message(channel.thread, req.params["message"])
+        return Response(204)
+
+    def list_replies(self, req: Request) -> Response:
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        post = require_message(channel.thread, req.params["message"])
+        chain = self.state.replies(channel, req.params["message"], post)
+        return page(req, (public(v) for _, v in chain.store.items()), capped_limits())
+
+    def post_reply(self, req: Request) -> Response:
+        """Reply to a post: 201 with the reply (chatmessage-post-replies.md)."""
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        reply = self.state.reply_to_post(channel, req.params["message"], message_body(req.json()),
+                                         *app_sender(self.holder.tenant, req))
+        return json_response(public(reply), 201)
+
+    def channel_messages_delta(self, req: Request) -> Response:
+        """chatMessage: delta (chatmessage-delta.md). Top-level posts whose reply chain changed in the
+        last eight months; $top up to 50 (the page size, kept by the tokens); $filter
+        lastModifiedDateTime gt only; replies only with $expand=replies.
+
+        Deleting a channel message is a soft delete in Teams, so a deleted post is not reported with
+        @removed: it comes back as a changed message with `deletedDateTime` set and an empty body.
+        @removed only appears for posts whose channel was deleted under a live sync state (the state is
+        evicted then, so clients get a 410 instead).
+        """
+        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        token = req.query.get("$deltatoken") or req.query.get("$skiptoken")
+        options = {} if token else channel_delta_options(req)
+        src = DeltaSource(
+            channel.thread.store.coll, req.path, render_full=lambda k, v: None,
+            render_removed=removed_message, default_page=20, max_page=50, expired=sync_state_not_found,
+            options=options,
+        )
+        oldest = delta_window_start()
+
+        def render_full(key: str, item: Item) -> dict | None:
+            changed = self.state.chain_modified(channel, key, item)
+            if changed < oldest:
+                return None  # outside the eight-month window
+            since = src.options.get("since")
+            if since and changed <= parse_time(since):
+                return None  # the filter keeps reply chains created or changed after `since`
+            return self.state.render_post(channel, key, item, bool(src.options.get("replies")))
+
+        src.render_full = render_full
+        size = page_size(req, capped_limits()) if "$top" in req.query else None
+        return serve(req, src, self.holder.tenant.chains, self.holder.tenant.config.knobs, token, size)
+
+
+def _owners(holder: Holder, body: dict) -> list[str]:
+    return [bound_user(holder.tenant, m) for m in body.get("members") or []]
+
+
+def validate_new_channel(state: TeamsState, team_key: str, body: Any) -> None:
+    """displayName required and unique in the team; membershipType standard, private or shared."""
+    team, _ = state.team(team_key)
+    name = body.get("displayName") if isinstance(body, dict) else None
+    if not name:
+        raise bad_request("displayName is required to create a channel.")
+    if any(str(v.get("displayName", "")).lower() == str(name).lower() for _, v in team.channels.items()):
+        raise bad_request("Channel name already existed, please use other name.", "NameAlreadyExists")
+    if body.get("membershipType", "standard") not in ("standard", "private", "shared"):
+        raise bad_request(f"Invalid membershipType '{body.get('membershipType')}'.")
+
+
+def delete_channel(holder: Holder, team_key: str, channel_key: str) -> None:
+    """Delete a channel (General cannot be); its message sync states are evicted (410 afterwards)."""
+    team, channel, item = holder.state.channel(team_key, channel_key)
+    if item.get("displayName") == "General":
+        raise bad_request("The General channel cannot be deleted.")
+    team.channels.coll.remove(channel.id)
+    del team.channel_state[channel.id]
+    holder.tenant.chains.evict(f"chatMessages/{channel.id}")
+
+
+def removed_message(change: Collapsed) -> dict:
+    return {"@odata.type": MESSAGE_TYPE, "id": change.key, "@removed": {"reason": change.reason}}
+
+
+def channel_delta_options(req: Request) -> dict:
+    """Options of a first delta call ($filter, $expand); the tokens carry them afterwards."""
+    options: dict[str, Any] = {}
+    flt = req.query.get("$filter")
+    if flt:
+        clauses = date_clauses(flt)
+        if len(clauses) != 1 or clauses[0][0] != "lastModifiedDateTime" or clauses[0][1] != "gt":
+            raise bad_request("Only 'lastModifiedDateTime gt {value}' is supported as $filter on channel message "
+                              "delta.")
+        options["since"] = clauses[0][2]
+    if expand_replies(req):
+        options["replies"] = True
+    return options
+
