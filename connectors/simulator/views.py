@@ -70,9 +70,9 @@ _CLAUSE = re.compile(
 
 
 # A lambda over a collection property, e.g. resourceProvisioningOptions/Any(x:x eq 'Team')
-# (concepts/teams-list-all-teams.md); matched after the clause's outer parentheses are stripped.
+# (concepts/teams-list-all-teams.md).
 _LAMBDA = re.compile(r"^(?P<prop>[\w/]+)/any\(\s*(?P<var>\w+)\s*:\s*(?P=var)\s+(?P<op>eq|ne)\s+"
-                     r"'(?P<val>(?:[^']|'')*)'$", re.IGNORECASE)
+                     r"'(?P<val>(?:[^']|'')*)'\s*\)$", re.IGNORECASE)
 
 
 def _path(obj: Any, prop: str) -> Any:
@@ -115,12 +115,13 @@ def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
     alternatives = []
     for disjunct in re.split(r"\s+or\s+", expression, flags=re.IGNORECASE):
         clauses = []
-        for clause in re.split(r"\s+and\s+", disjunct.strip().strip("()"), flags=re.IGNORECASE):
-            lam = _LAMBDA.match(clause.strip("() "))
+        for clause in re.split(r"\s+and\s+", _trim(disjunct), flags=re.IGNORECASE):
+            clause = _trim(clause)
+            lam = _LAMBDA.match(clause)
             if lam is not None:
                 clauses.append({"lambda": True, **lam.groupdict()})
                 continue
-            m = _CLAUSE.match(clause.strip("() "))
+            m = _CLAUSE.match(clause)
             if m is None:
                 raise bad_request(f"Invalid filter clause: {clause.strip()}", "BadRequest")
             clauses.append(m.groupdict())
@@ -130,6 +131,32 @@ def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
         return any(all(_clause_holds(obj, c) for c in clauses) for clauses in alternatives)
 
     return matches
+
+
+def _trim(text: str) -> str:
+    """A clause without the parentheses that group it: a balanced outer pair, or the unmatched
+    leading "(" / trailing ")" left when `(a or b)` is split at `or`. Function calls keep theirs."""
+    text = text.strip()
+    while text:
+        if text.startswith("(") and _closing(text, 0) == len(text) - 1:
+            text = text[1:-1].strip()
+        elif text.endswith(")") and text.count(")") > text.count("("):
+            text = text[:-1].strip()
+        elif text.startswith("(") and text.count("(") > text.count(")"):
+            text = text[1:].strip()
+        else:
+            return text
+    return text
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the parenthesis closing the one at `start`, or -1."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return -1
 
 
 def _clause_holds(obj: dict, c: dict) -> bool:
