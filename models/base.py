@@ -119,6 +119,9 @@ class GraphTable:
     synced_at: Any = _meta_field("_synced_at", TIMESTAMP, nullable=False)
     # Naive UTC; NULL while the item exists in Graph.
     deleted_at: Any = _meta_field("_deleted_at", TIMESTAMP, nullable=True)
+    # The warehouse commit that last wrote this row (a sequence, see warehouse.writer): a full round's
+    # sweep compares it with the commit its round began at, never clocks, which can step back.
+    synced_seq: Any = _meta_field("_synced_seq", BIGINT, nullable=True)
 
     def __init_subclass__(cls, table: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -89,6 +89,7 @@ class SyncState(SQLModel, table=True):
     # Naive UTC; when the current full enumeration began, NULL for incremental rounds.
     round_started_at: datetime | None = Field(default=None, sa_type=sa.DateTime())
     updated_at: datetime = Field(sa_type=sa.DateTime())  # naive UTC
+    round_seq: int | None = Field(default=None, sa_type=sa.BigInteger())  # first commit of the current full round
 
 
 class SyncRun(SQLModel, table=True):

@@ -9,9 +9,11 @@ from models.base import BOOLEAN, JSON, TIMESTAMPTZ, GraphTable, graph_field, gra
 
 
 class Chat(GraphTable, table=True):
-    # Chat ids are tenant-wide (/chats/{id}), so the Graph id alone is the key.
+    # One row per chat and member whose chats are synced (/users/{id}/chats): a chat a user left is no
+    # longer live for that user, while it stays live for the others.
     __tablename__ = "chats"
 
+    user_id: str = scope_key()
     id: str = graph_key()
     topic: str | None = graph_field()
     chat_type: str | None = graph_field()

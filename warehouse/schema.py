@@ -17,13 +17,17 @@ from models.registry import GRAPH, ColumnSpec, TableSpec
 from warehouse.sql import flattening_select, ident
 
 SYNC_RUN_ID_SEQUENCE = "_sync_runs_id_seq"
+# Numbers every apply (commit) of the warehouse; rows carry the number of the commit that wrote them.
+COMMIT_SEQUENCE = "_gs_commit_seq"
 
 # Where each (stream, scope) stands; written in the same transaction as that stream's rows.
 # Times are naive UTC; round_started_at is when the current full enumeration began (NULL between
-# rounds), link the URL to call next: a nextLink mid-round ("next") or the deltaLink ("delta").
+# rounds), link the URL to call next: a nextLink mid-round ("next") or the deltaLink ("delta"), or
+# for a watermark stream the watermark itself ("watermark"). round_seq is the first commit number of
+# the current full round: rows its sweep keeps are those written by that commit or later.
 SYNC_STATE_DDL = """CREATE TABLE IF NOT EXISTS _sync_state (
     stream VARCHAR NOT NULL, scope VARCHAR NOT NULL, link VARCHAR, link_kind VARCHAR NOT NULL,
-    round_started_at TIMESTAMP, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (stream, scope))"""
+    round_started_at TIMESTAMP, updated_at TIMESTAMP NOT NULL, round_seq BIGINT, PRIMARY KEY (stream, scope))"""
 
 # One row per sync run, for summaries and troubleshooting; status is running | succeeded | failed.
 SYNC_RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS _sync_runs (
@@ -52,8 +56,10 @@ def create_table_statement(spec: TableSpec) -> str:
 
 
 def create_statements() -> list[str]:
-    return [f"CREATE SEQUENCE IF NOT EXISTS {SYNC_RUN_ID_SEQUENCE}",
-            *(create_table_statement(spec) for spec in TABLES.values()), SYNC_STATE_DDL, SYNC_RUNS_DDL]
+    return [f"CREATE SEQUENCE IF NOT EXISTS {SYNC_RUN_ID_SEQUENCE}", f"CREATE SEQUENCE IF NOT EXISTS {COMMIT_SEQUENCE}",
+            *(create_table_statement(spec) for spec in TABLES.values()), SYNC_STATE_DDL, SYNC_RUNS_DDL,
+            # Warehouses made before round_seq existed.
+            "ALTER TABLE _sync_state ADD COLUMN IF NOT EXISTS round_seq BIGINT"]
 
 
 def _existing_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

@@ -29,13 +29,13 @@ from models.registry import TableSpec
 from warehouse import arrow
 from warehouse.errors import WarehouseError
 from warehouse.locking import open_locked
-from warehouse.schema import ensure_schema
+from warehouse.schema import COMMIT_SEQUENCE, ensure_schema
 from warehouse.sql import flattening_select, ident
 
 if TYPE_CHECKING:  # pandas costs a second of start-up; only readers that want frames load it
     import pandas as pd
 
-LINK_KINDS = ("next", "delta")
+LINK_KINDS = ("next", "delta", "watermark")
 
 # Names of the relations registered/created per batch inside the apply transaction.
 _STAGE = "_gs_stage"
@@ -64,6 +64,10 @@ class StreamState:
     link_kind: str  # "next" | "delta"
     round_started_at: datetime | None  # when the current full enumeration began; None when incremental
     updated_at: datetime
+    # The first commit number of the current full round (Warehouse.next_seq when it began): its sweep
+    # keeps rows written from that commit on. None in states stored before commits were numbered;
+    # their sweep falls back to comparing _synced_at with round_started_at.
+    round_seq: int | None = None
 
 
 @dataclass
@@ -80,8 +84,11 @@ class PageBatch:
     removal_guard: dict[str, str] | None
     state: StreamState  # stored in the same transaction
     # Set on the LAST page of a FULL enumeration: tombstone live rows matching these column values
-    # whose _synced_at < state.round_started_at (items that vanished while no token was held).
+    # that the round did not write (_synced_seq < state.round_seq): items gone while no token was held.
     sweep_unseen: dict[str, str] | None = None
+    # The scope's parent is gone (a deleted user, folder, channel): tombstone every live row matching
+    # these column values.
+    retire: dict[str, str] | None = None
 
 
 @dataclass
@@ -93,6 +100,7 @@ class ApplyCounts:
     updated: int = 0  # includes revived
     tombstoned: int = 0  # by removals and by sweeps
     revived: int = 0  # updated rows that had _deleted_at set
+    seq: int = 0  # the commit's number (see Warehouse.read_seq); 0 when not from one commit
     by_table: dict[str, ApplyCounts] = field(default_factory=dict)
 
     def add(self, table: str, other: ApplyCounts) -> None:
@@ -210,6 +218,15 @@ class Warehouse:
             ensure_schema(connection)
         self._schema_ready = True
 
+    def read_seq(self) -> int:
+        """The number of the latest commit, 0 in a new warehouse. Commits are numbered in order and
+        every row carries the number of the one that last wrote it (``_synced_seq``)."""
+        with self._write() as connection:
+            self._ensure_schema_once(connection)
+            row = connection.execute("SELECT last_value FROM duckdb_sequences() WHERE sequence_name = ? "
+                                     "AND database_name = current_database()", [COMMIT_SEQUENCE]).fetchall()
+        return int(row[0][0] or 0) if row else 0
+
     def load_state(self, stream: str, scope: str) -> StreamState | None:
         """The stored state of one (stream, scope), or None if it has never been synced."""
         found = self._select_states("WHERE stream = ? AND scope = ?", [stream, scope])
@@ -230,21 +247,26 @@ class Warehouse:
         with self._write() as connection:
             self._ensure_schema_once(connection)
             rows = connection.execute(
-                "SELECT stream, scope, link, link_kind, round_started_at, updated_at "
+                "SELECT stream, scope, link, link_kind, round_started_at, updated_at, round_seq "
                 f"FROM _sync_state {where} ORDER BY scope",
                 params,
             ).fetchall()
-        return [StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]))  # type: ignore[arg-type]
+        return [StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]), row[6])  # type: ignore[arg-type]
                 for row in rows]
 
-    def drop_states(self, streams: list[str] | None = None) -> None:
-        """Forget delta state (all streams, or the named ones), so the next sync enumerates fully."""
+    def drop_states(self, streams: list[str] | None = None, scopes: list[str] | None = None) -> None:
+        """Forget delta state (all streams, or the named ones; of every scope, or of the named ones and
+        the scopes below them, ``a`` covering ``a/b``), so the next sync enumerates them fully."""
         with self._write() as connection:
             self._ensure_schema_once(connection)
-            if streams is None:
-                connection.execute("DELETE FROM _sync_state")
-            elif streams:
-                connection.execute("DELETE FROM _sync_state WHERE list_contains(?, stream)", [streams])
+            where, params = [], []
+            if streams is not None:
+                where.append("list_contains(?, stream)")
+                params.append(streams)
+            if scopes is not None:
+                where.append("(list_contains(?, scope) OR len(list_filter(?, s -> starts_with(scope, s || '/'))) > 0)")
+                params += [scopes, scopes]
+            connection.execute(f"DELETE FROM _sync_state {'WHERE ' + ' AND '.join(where) if where else ''}", params)
 
     # -- run log -------------------------------------------------------------------------------
 
@@ -303,13 +325,14 @@ class Warehouse:
             self._ensure_schema_once(connection)
             connection.execute("BEGIN TRANSACTION")
             try:
+                seq = int(connection.execute(f"SELECT nextval('{COMMIT_SEQUENCE}')").fetchall()[0][0])
                 upserts, removals = _plan(batches)
                 for table, rows in upserts.items():
                     # In slices: DuckDB's working memory for the JSON flattening grows with the rows per
                     # statement, and a sync's peak memory must not grow with the tenant.
                     for start in range(0, len(rows), UPSERT_SLICE):
                         counts.add(table, _upsert(connection, TABLES[table], rows[start : start + UPSERT_SLICE],
-                                                  moment))
+                                                  moment, seq))
                 for (table, guard_columns), removed in _group_removals(batches, removals).items():
                     counts.add(table, ApplyCounts(
                         tombstoned=_tombstone_removed(connection, TABLES[table], guard_columns, removed, moment)))
@@ -321,6 +344,7 @@ class Warehouse:
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
+            counts.seq = seq
             if self._log_bytes() >= CHECKPOINT_LOG_BYTES:
                 _checkpoint(connection)
         return counts
@@ -350,11 +374,11 @@ def _validate(batch: PageBatch) -> None:
             f"{batch.table}: scope_values must give exactly {list(spec.scope_columns)}, "
             f"got {sorted(batch.scope_values)}"
         )
-    for filters in (batch.removal_guard, batch.sweep_unseen):
+    for filters in (batch.removal_guard, batch.sweep_unseen, batch.retire):
         unknown = set(filters or {}) - set(spec.columns)
         if unknown:
             raise WarehouseError(f"{batch.table}: unknown column(s) {sorted(unknown)}")
-    if batch.sweep_unseen is not None and batch.state.round_started_at is None:
+    if batch.sweep_unseen is not None and batch.state.round_started_at is None and batch.state.round_seq is None:
         raise WarehouseError(f"{batch.table}: sweep_unseen needs state.round_started_at")
     if batch.state.link_kind not in LINK_KINDS:
         raise WarehouseError(f"link_kind must be one of {LINK_KINDS}, got {batch.state.link_kind!r}")
@@ -421,17 +445,29 @@ def _group_removals(batches: list[PageBatch], removals: list[list[str]]
     return groups
 
 
+_Bound = tuple[int | None, datetime | None]  # keep rows from this commit on, or (older states) this time on
+
+
 def _group_sweeps(batches: list[PageBatch]) -> dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]]:
-    """Sweep rows per (table, matched columns): the column values, then the round's start."""
-    latest: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], datetime]] = {}
+    """Sweep rows per (table, matched columns): the column values, then what the sweep keeps (the
+    round's first commit number and its start; both None for a retirement: nothing is kept)."""
+    latest: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], _Bound]] = {}
     for batch in batches:
-        if batch.sweep_unseen is None:
-            continue
-        assert batch.state.round_started_at is not None
-        starts = latest.setdefault((batch.table, tuple(batch.sweep_unseen)), {})
-        # Two full rounds of one scope in one apply: the later round's view is the one that stands.
-        starts[tuple(batch.sweep_unseen.values())] = to_utc_naive(batch.state.round_started_at)
-    return {group: [(*values, started) for values, started in starts.items()] for group, starts in latest.items()}
+        for matched, retiring in ((batch.sweep_unseen, False), (batch.retire, True)):
+            if matched is None:
+                continue
+            bound = (None, None) if retiring else _round_bound(batch.state)
+            bounds = latest.setdefault((batch.table, tuple(matched)), {})
+            # Two full rounds of one scope in one apply: the later round's view is the one that stands.
+            bounds[tuple(matched.values())] = bound
+    return {group: [(*values, *bound) for values, bound in bounds.items()] for group, bounds in latest.items()}
+
+
+def _round_bound(state: StreamState) -> _Bound:
+    if state.round_seq is not None:
+        return state.round_seq, None
+    assert state.round_started_at is not None
+    return None, to_utc_naive(state.round_started_at)
 
 
 def _stage_upserts(spec: TableSpec, rows: list[_Row], raw: list[bytes]) -> pa.Table:
@@ -447,7 +483,8 @@ def _stage_upserts(spec: TableSpec, rows: list[_Row], raw: list[bytes]) -> pa.Ta
     return arrow.table(columns)
 
 
-def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_Row], now: datetime) -> ApplyCounts:
+def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_Row], now: datetime,
+            seq: int) -> ApplyCounts:
     """Stage the batch as Arrow, then: keys table, partial merges, counts, replace stored rows, insert new ones.
 
     The wide ``_raw`` text is never copied into an intermediate table: the keys table holds only
@@ -475,7 +512,7 @@ def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_
             f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, s._raw::JSON AS _raw "
             f"FROM {_STAGE} AS s JOIN {_KEYS} AS k ON k._seq = s._seq"
         )
-        _replace_rows(connection, spec, now, stored=updated > 0)
+        _replace_rows(connection, spec, now, seq, stored=updated > 0)
     finally:
         connection.execute(f"DROP VIEW IF EXISTS {_MERGED}")
         connection.execute(f"DROP TABLE IF EXISTS {_KEYS}")
@@ -518,7 +555,8 @@ def _stored_raw_of_partials(connection: duckdb.DuckDBPyConnection, spec: TableSp
     return {seq: orjson.loads(stored) for seq, stored in rows}
 
 
-def _replace_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime, stored: bool) -> None:
+def _replace_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime, seq: int,
+                  stored: bool) -> None:
     """Write the merged rows, computing every flattened column from ``_raw`` in SQL.
 
     A changed row is deleted and inserted again rather than updated in place. Every column of it
@@ -535,14 +573,15 @@ def _replace_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: d
     flattened = ", ".join(
         [*(ident(k) for k in key_names), *(f"{e} AS {ident(n)}" for e, n in zip(expressions, graph_names, strict=True))]
     )
-    target_columns = ", ".join(ident(c) for c in [*key_names, *graph_names, "_raw", "_synced_at", "_deleted_at"])
+    target_columns = ", ".join(ident(c) for c in [*key_names, *graph_names, "_raw", "_synced_at", "_deleted_at",
+                                                  "_synced_seq"])
     if stored:
         connection.execute(
             f"DELETE FROM {ident(spec.name)} AS t USING {_KEYS} AS k WHERE k._existed AND {_key_match(spec, 'k')}")
     connection.execute(
         f"INSERT INTO {ident(spec.name)} ({target_columns}) "
-        f"SELECT {flattened}, _raw, $now, NULL FROM {from_clause}",
-        {"now": now},
+        f"SELECT {flattened}, _raw, $now, NULL, $seq FROM {from_clause}",
+        {"now": now, "seq": seq},
     )
 
 
@@ -572,14 +611,20 @@ def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, g
 
 def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, columns: tuple[str, ...],
                   sweeps: list[tuple[Any, ...]], now: datetime) -> int:
-    """Tombstone live rows a full round did not see (synced before the round began), for all the
-    rounds that ended in this apply, in one UPDATE."""
-    staged, condition = _staged_match(list(columns), [row[:-1] for row in sweeps])
-    staged = staged.append_column("round_started_at", arrow.timestamps([row[-1] for row in sweeps]))
+    """Tombstone live rows a full round did not see (written before the round's first commit), and
+    every live row of a retired scope, for all the rounds that ended in this apply, in one UPDATE."""
+    staged, condition = _staged_match(list(columns), [row[:-2] for row in sweeps])
+    bounds = pa.table({"keep_seq": pa.array([row[-2] for row in sweeps], pa.int64()),
+                       "keep_at": arrow.timestamps([row[-1] for row in sweeps])})
+    for name in staged.column_names:  # a tenant-wide table's sweep matches no column
+        bounds = bounds.append_column(name, staged.column(name))
+    staged, condition = bounds, condition or "true"
     return _update_from_staged(
         connection, _SWEEPS, staged, now,
         f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now FROM {_SWEEPS} AS r "
-        f"WHERE {condition} AND t._deleted_at IS NULL AND t._synced_at < r.round_started_at")
+        f"WHERE {condition} AND t._deleted_at IS NULL AND CASE "
+        "WHEN r.keep_seq IS NOT NULL THEN coalesce(t._synced_seq, 0) < r.keep_seq "
+        "WHEN r.keep_at IS NOT NULL THEN t._synced_at < r.keep_at ELSE true END")
 
 
 def _update_from_staged(connection: duckdb.DuckDBPyConnection, name: str, staged: pa.Table, now: datetime,
@@ -608,15 +653,17 @@ def _store_states(connection: duckdb.DuckDBPyConnection, states: list[StreamStat
             "round_started_at": arrow.timestamps(
                 [to_utc_naive(s.round_started_at) if s.round_started_at else None for s in rows]),
             "updated_at": arrow.timestamps([to_utc_naive(s.updated_at) for s in rows]),
+            "round_seq": pa.array([s.round_seq for s in rows], pa.int64()),
         }
     )
     connection.register(_STATES, staged)
     try:
         connection.execute(
-            f"INSERT INTO _sync_state SELECT stream, scope, link, link_kind, round_started_at, updated_at "
+            "INSERT INTO _sync_state (stream, scope, link, link_kind, round_started_at, updated_at, round_seq) "
+            f"SELECT stream, scope, link, link_kind, round_started_at, updated_at, round_seq "
             f"FROM {_STATES} ON CONFLICT (stream, scope) DO UPDATE SET link = excluded.link, "
             f"link_kind = excluded.link_kind, round_started_at = excluded.round_started_at, "
-            f"updated_at = excluded.updated_at"
+            f"updated_at = excluded.updated_at, round_seq = excluded.round_seq"
         )
     finally:
         connection.unregister(_STATES)

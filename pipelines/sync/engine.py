@@ -1,24 +1,35 @@
-"""The delta-stream engine: follow one Graph delta feed for one scope into the warehouse.
+"""The stream runner: one round of one stream for one scope, whatever its kind, into the warehouse.
 
-A round starts from the stored link (a deltaLink between rounds, or the nextLink a crashed round
-stopped at) or from scratch, and follows nextLinks until a deltaLink. Items are collapsed per id
-(last occurrence wins, partial updates merged) and handed to the BatchWriter together with the link
-to resume from, so rows and link always commit in one transaction. A lost sync state (410,
-syncStateNotFound, resyncRequired) restarts the stream from scratch; the full round then sweeps rows
-it did not see, which were deleted while the token was gone.
+A round starts from the stored state (a deltaLink or watermark between rounds, or the nextLink a
+crashed round stopped at) or from scratch, and follows nextLinks to the end. Items are collapsed per
+id (last occurrence wins, partial updates merged) and handed to the BatchWriter together with the
+state to resume from, so rows and state always commit in one transaction. The kinds differ only in
+where a round starts, what ends it and what it stores (see `Kind`):
+
+- DELTA: a round ends at a deltaLink, which the next round starts from. A lost sync state (410,
+  syncStateNotFound, resyncRequired) restarts it from scratch; that full round sweeps what it did
+  not see, which was deleted while the token was gone.
+- SNAPSHOT: every round is a full round and sweeps what it did not see.
+- WATERMARK: a round lists what changed after the last round's newest change (less an overlap);
+  the new watermark is stored on its last page only, so a crashed round is simply repeated.
+- SINGLE: one GET; the object is the scope's only row (none on 404).
+
+A full round's sweep keeps the rows written from the commit it began at (`BatchWriter.next_seq`), so
+what it saw is decided by commit numbers, never by comparing clocks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.graph import SyncStateLost
+from connectors.graph import GraphError, SyncStateLost
 from pipelines.sync.fetch import PageFetcher
-from pipelines.sync.streams import Removal, StreamSpec
+from pipelines.sync.plan import Kind, Removal, StreamSpec
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState
 
@@ -63,15 +74,24 @@ class PendingChanges:
 
 
 def is_removed(spec: StreamSpec, item: dict[str, Any]) -> bool:
-    if spec.removal is Removal.ANNOTATION:
+    if "@removed" in item or spec.removal is Removal.ANNOTATION:
         return "@removed" in item
     if spec.removal is Removal.DELETED_FACET:
         return "deleted" in item
     return bool(item.get("deletedDateTime"))
 
 
+@dataclass(frozen=True)
+class _Round:
+    url: str
+    full: bool  # a full enumeration: its last page sweeps what it did not see
+    started_at: datetime | None  # full rounds: when it began, kept in mid-round states
+    seq: int | None  # full rounds: the first commit number it may have written
+    watermark: datetime | None = None  # WATERMARK rounds: the newest change the last round saw
+
+
 @dataclass
-class DeltaStream:
+class StreamRun:
     spec: StreamSpec
     scope: dict[str, str]
     fetcher: PageFetcher
@@ -81,7 +101,7 @@ class DeltaStream:
     # What this round saw, for callers that derive further work from a stream (folders -> messages).
     track_ids: bool = False
     on_page: Callable[[int], None] | None = None  # progress: called with each page's item count
-    seen_ids: set[str] = field(default_factory=set)
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> item, when track_ids
     removed_ids: set[str] = field(default_factory=set)
     was_full_round: bool = False
 
@@ -92,79 +112,167 @@ class DeltaStream:
     async def run(self, state: StreamState | None) -> StreamStats:
         """One round of this stream, resuming from `state` (None: from scratch)."""
         started = time.monotonic()
-        link, round_started = self._resume_point(state)
+        if self.spec.kind is Kind.SINGLE:
+            await self._single()
+        else:
+            await self._paged(self._resume_point(state))
+        self.stats.seconds += time.monotonic() - started
+        return self.stats
+
+    # -- where a round starts ----------------------------------------------------------------------
+
+    def _fresh_round(self) -> _Round:
+        return _Round(self.spec.first_url(self.scope), full=True, started_at=datetime.now(UTC),
+                      seq=self.writer.next_seq())
+
+    def _resume_point(self, state: StreamState | None) -> _Round:
+        kind = self.spec.kind
+        if state is None or not state.link:
+            if kind is Kind.WATERMARK:  # the first round lists everything, newest first
+                return _Round(self.spec.first_url(self.scope), full=False, started_at=None, seq=None)
+            return self._fresh_round()
+        if state.link_kind == "watermark":
+            since = datetime.fromisoformat(state.link)
+            return _Round(self.spec.first_url(self.scope, since), full=False, started_at=None, seq=None,
+                          watermark=since)
+        if state.link_kind == "delta":
+            return _Round(state.link, full=False, started_at=None, seq=None)
+        # Mid-round: resume at the nextLink, as full as the round that stored it.
+        full = state.round_started_at is not None or state.round_seq is not None
+        return _Round(state.link, full=full, started_at=state.round_started_at, seq=state.round_seq)
+
+    # -- the kinds ---------------------------------------------------------------------------------
+
+    async def _paged(self, first: _Round) -> None:
+        current = first
         while True:
             try:
-                await self._follow(link, round_started)
-                break
+                await self._follow(current)
+                return
             except SyncStateLost as lost:
                 self.stats.restarts += 1
                 if self.stats.restarts > MAX_RESTARTS:
                     raise
+                fresh = self._fresh_round()
                 # OneDrive's 410 names where to restart; elsewhere the first call starts over.
-                link = lost.location or self.spec.first_url(self.scope)
-                round_started = datetime.now(UTC)
-        self.stats.seconds += time.monotonic() - started
-        return self.stats
+                current = _Round(lost.location or fresh.url, True, fresh.started_at, fresh.seq)
 
-    def _track(self, item_id: str, removed: bool) -> None:
-        (self.removed_ids if removed else self.seen_ids).add(item_id)
-        (self.seen_ids if removed else self.removed_ids).discard(item_id)
+    async def _single(self) -> None:
+        """One object: it is the scope's only row. A 404 (no OneDrive provisioned) leaves none."""
+        round_ = self._fresh_round()
+        self.was_full_round = True
+        pending = PendingChanges()
+        await self.writer.reserve(1)
+        try:
+            item = await self.fetcher.get(round_.url, {}, small=True)
+        except GraphError as exc:
+            self.writer.settle(1, 0)
+            if exc.status != 404:
+                raise
+        else:
+            self.writer.settle(1, 1)
+            pending.received = 1
+            self._take(pending, [item])
+        await self._hand_off(pending, round_, link=None, kind="delta", final=True)
 
-    def _resume_point(self, state: StreamState | None) -> tuple[str, datetime | None]:
-        if state is None or not state.link:
-            return self.spec.first_url(self.scope), datetime.now(UTC)
-        if state.link_kind == "delta":
-            return state.link, None
-        return state.link, state.round_started_at
-
-    async def _follow(self, link: str, round_started: datetime | None) -> None:
-        full_round = round_started is not None
-        self.was_full_round = full_round
-        self.seen_ids.clear()
+    async def _follow(self, round_: _Round) -> None:
+        self.was_full_round = round_.full
+        self.seen.clear()
         self.removed_ids.clear()
         pending = PendingChanges()
-        url = link
+        url = round_.url
+        newest = round_.watermark
         try:
             while True:
-                pending = await self._make_room(pending, url, round_started, full_round)
-                page = await self._fetch(url, full_round)
-                items = page.get("value", [])
+                pending = await self._make_room(pending, url, round_)
+                page = await self._fetch(url, round_.full)
+                items = await self._whole_items(page.get("value", []))
                 pending.received += len(items)
                 self.stats.pages += 1
                 if self.on_page is not None:
                     self.on_page(len(items))
-                for item in items:
-                    self.stats.items += 1
-                    removed = is_removed(self.spec, item)
-                    if removed:
-                        pending.remove(item["id"])
-                    else:
-                        pending.upsert(item)
-                    if self.track_ids:
-                        self._track(item["id"], removed)
+                self._take(pending, items)
+                if self.spec.kind is Kind.WATERMARK:
+                    newest = max([newest, *_stamps(items, self.spec.watermark_field)], default=None, key=_key)
                 next_link = page.get("@odata.nextLink")
                 delta_link = page.get("@odata.deltaLink")
-                if next_link is None and delta_link is None:
-                    raise ValueError(f"{self.spec.name} page for {self.scope_key} has neither nextLink nor deltaLink")
-                if delta_link is not None:
-                    await self._hand_off(pending, delta_link, "delta", round_started, full_round, final=True)
+                if next_link is None:
+                    link, kind = self._end_state(delta_link, newest)
+                    await self._hand_off(pending, round_, link, kind, final=True)
                     pending = PendingChanges()
                     return
                 if len(pending) >= self.flush_items:
-                    await self._hand_off(pending, next_link, "next", round_started, full_round, final=False)
+                    await self._hand_off(pending, round_, *self._mid_state(next_link, round_), final=False)
                     pending = PendingChanges()
                 url = next_link
         finally:
             # Received but never handed off (an error, a lost sync state): no longer held.
             self.writer.adjust(-pending.received)
 
-    async def _make_room(self, pending: PendingChanges, url: str, round_started: datetime | None,
-                         full_round: bool) -> PendingChanges:
+    def _end_state(self, delta_link: str | None, newest: datetime | None) -> tuple[str | None, str]:
+        if self.spec.kind is Kind.DELTA:
+            if delta_link is None:
+                raise ValueError(f"{self.spec.name} page for {self.scope_key} has neither nextLink nor deltaLink")
+            return delta_link, "delta"
+        if self.spec.kind is Kind.WATERMARK:
+            return (newest.isoformat() if newest else None), "watermark"
+        return None, "delta"  # SNAPSHOT: the next round lists everything again
+
+    def _mid_state(self, next_link: str, round_: _Round) -> tuple[str | None, str]:
+        if self.spec.kind is Kind.WATERMARK:  # keep the old watermark: a crash repeats this round
+            return (round_.watermark.isoformat() if round_.watermark else None), "watermark"
+        return next_link, "next"
+
+    def _take(self, pending: PendingChanges, items: list[dict[str, Any]]) -> None:
+        for item in self._flattened(items):
+            self.stats.items += 1
+            removed = is_removed(self.spec, item)
+            if removed:
+                pending.remove(item["id"])
+            else:
+                pending.upsert(item)
+            if self.track_ids:
+                if removed:
+                    self.seen.pop(item["id"], None)
+                    self.removed_ids.add(item["id"])
+                else:
+                    self.removed_ids.discard(item["id"])
+                    self.seen[item["id"]] = {**self.seen.get(item["id"], {}), **item}
+
+    def _flattened(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Items, each followed by its nested items (a post's replies), which become rows of their own."""
+        nested = self.spec.nested
+        if nested is None:
+            return items
+        out = []
+        for item in items:
+            children = item.get(nested) or []
+            out.append({k: v for k, v in item.items() if k != nested and k != f"{nested}@odata.context"})
+            out.extend(children)
+        return out
+
+    async def _whole_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """SNAPSHOT lists that hold only some properties: each item read whole (gone meanwhile: dropped)."""
+        if self.spec.detail is None or not items:
+            return items
+
+        async def whole(item: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                return await self.fetcher.get(self.spec.detail.format(id=item["id"]), {}, small=True)  # type: ignore[union-attr]
+            except GraphError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        return [item for item in await asyncio.gather(*map(whole, items)) if item is not None]
+
+    # -- room and hand-off -------------------------------------------------------------------------
+
+    async def _make_room(self, pending: PendingChanges, url: str, round_: _Round) -> PendingChanges:
         """Reserve room for the next page. When the streams hold too much, hand off what this one holds
         first (resuming at `url`): the commit that frees room must have something to store."""
         if pending and not self.writer.has_room(self.spec.page_size):
-            await self._hand_off(pending, url, "next", round_started, full_round, final=False)
+            await self._hand_off(pending, round_, *self._mid_state(url, round_), final=False)
             pending = PendingChanges()
         await self.writer.reserve(self.spec.page_size)
         return pending
@@ -179,28 +287,28 @@ class DeltaStream:
         self.writer.settle(self.spec.page_size, len(page.get("value", [])))
         return page
 
-    async def _hand_off(self, pending: PendingChanges, link: str, kind: str, round_started: datetime | None,
-                        full_round: bool, final: bool) -> None:
-        # A full round keeps its start time in the state: mid-round it marks the resume as full, and
-        # on the final page it is the cut-off of the sweep. A deltaLink always starts incremental.
+    async def _hand_off(self, pending: PendingChanges, round_: _Round, link: str | None, kind: str,
+                        final: bool) -> None:
+        # A full round keeps its start in the state: mid-round it marks the resume as full, and on the
+        # final page it bounds the sweep. A deltaLink or watermark always starts an incremental round.
         state = StreamState(
             stream=self.spec.name, scope=self.scope_key, link=link, link_kind=kind,
-            round_started_at=round_started, updated_at=datetime.now(UTC),
+            round_started_at=round_.started_at, updated_at=datetime.now(UTC), round_seq=round_.seq,
         )
         guard = None
         if self.spec.removal_guard is not None:
             column, scope_field = self.spec.removal_guard
             guard = {column: self.scope[scope_field]}
         sweep = None
-        if final and full_round and self.spec.sweep:
-            sweep = {column: self.scope[field_name] for column, field_name in self.spec.sweep}
+        if final and round_.full:
+            sweep = {column: self.scope[name] for column, name in self.spec.rows_of_scope()}
         batch = PageBatch(
             table=self.spec.table,
             scope_values=self.spec.row_values(self.scope),
             upserts=list(pending.upserts.values()),
-            # In an incremental round Graph may send only the changed properties; merging a full
+            # In an incremental delta round Graph may send only the changed properties; merging a full
             # object is harmless, so every incremental upsert merges into the stored row.
-            partial_ids=set() if full_round else set(pending.upserts),
+            partial_ids=set(pending.upserts) if self.spec.kind is Kind.DELTA and not round_.full else set(),
             removals=sorted(pending.removals),
             removal_guard=guard,
             state=state,
@@ -213,3 +321,15 @@ class DeltaStream:
     def _headers(self) -> dict[str, str]:
         return {"Prefer": f"odata.maxpagesize={self.spec.page_size}", **self.spec.headers}
 
+
+def _stamps(items: list[dict[str, Any]], name: str) -> list[datetime]:
+    out = []
+    for item in items:
+        value = item.get(name)
+        if isinstance(value, str):
+            out.append(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return out
+
+
+def _key(moment: datetime | None) -> datetime:
+    return moment if moment is not None else datetime.min.replace(tzinfo=UTC)

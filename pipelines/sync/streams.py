@@ -1,64 +1,20 @@
-"""Every delta stream graphsync follows, described as data.
+"""Every stream graphsync follows, as data: the sync plan.
 
-One engine (engine.py) runs all of them; adding a Graph collection means adding a `StreamSpec`,
-not writing another sync loop.
+Each stream names its kind, its parent (whose live rows give its scopes) and its root (see plan.py).
+Adding a Graph collection means a declaration here, its model in models/ and its tests; the runner,
+the CLI's table list, the Dagster assets and the README's table list all read `PLAN`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import Enum
+from pipelines.sync.plan import Kind, Parent, Plan, Removal, Root, StreamSpec
 
-
-class Removal(Enum):
-    """How a delta feed says an item is gone."""
-
-    ANNOTATION = "annotation"  # {"id": ..., "@removed": {"reason": "changed" | "deleted"}} (Outlook, directory)
-    DELETED_FACET = "deleted_facet"  # {"id": ..., "deleted": {...}} (OneDrive / SharePoint driveItem)
-    DELETED_DATE_TIME = "deleted_date_time"  # soft-deleted chat messages carry deletedDateTime
-
-
-@dataclass(frozen=True)
-class StreamSpec:
-    name: str  # the stream's name in the sync-state table
-    table: str  # warehouse table it lands in
-    path: str  # first-call URL path; {placeholders} are filled from the scope
-    scope: tuple[str, ...] = ()  # scope fields, in the order they form the scope key
-    row_scope: tuple[str, ...] = ()  # the scope fields that are also key columns of every row
-    removal: Removal = Removal.ANNOTATION
-    # Tombstone a removal only while the stored row still has this column equal to the given scope
-    # value: a message moved to another folder is reported removed by its old folder, possibly after
-    # the new folder already reported it, and must stay live.
-    removal_guard: tuple[str, str] | None = None  # (column, scope field)
-    # Rows belonging to one stream instance, for sweeping items that vanished during a token loss.
-    sweep: tuple[tuple[str, str], ...] = ()  # ((column, scope field), ...)
-    page_size: int = 100  # sent as Prefer: odata.maxpagesize
-    query: str = ""  # extra query options of the first call (tokens carry them afterwards)
-    headers: dict[str, str] = field(default_factory=dict)
-    # calendarView delta needs a date window on its first call; the tokens keep it for later rounds.
-    window_days: tuple[int, int] | None = None  # (days before, days after) the moment a round starts
-
-    def scope_key(self, scope: dict[str, str]) -> str:
-        return "/".join(scope[c] for c in self.scope)
-
-    def first_url(self, scope: dict[str, str]) -> str:
-        path = self.path.format(**scope)
-        options = [self.query] if self.query else []
-        if self.window_days is not None:
-            now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            before, after = self.window_days
-            options.append(f"startDateTime={(now - timedelta(days=before)):%Y-%m-%dT%H:%M:%SZ}"
-                           f"&endDateTime={(now + timedelta(days=after)):%Y-%m-%dT%H:%M:%SZ}")
-        return f"{path}?{'&'.join(options)}" if options else path
-
-    def row_values(self, scope: dict[str, str]) -> dict[str, str]:
-        return {c: scope[c] for c in self.row_scope}
-
+# -- directory -------------------------------------------------------------------------------------
 
 USERS = StreamSpec(
     name="users",
     table="users",
+    kind=Kind.DELTA,
     path="/users/delta",
     # $select decides which properties are tracked (delta-query-users.md).
     query="$select=id,displayName,givenName,surname,userPrincipalName,mail,jobTitle,department,"
@@ -67,51 +23,160 @@ USERS = StreamSpec(
     page_size=200,
 )
 
+_MAILBOX = Parent("users", (("user_id", "id"),))  # every live user is a mailbox; a deleted one retires all below
+
+# -- mail and calendar -----------------------------------------------------------------------------
+
 MAIL_FOLDERS = StreamSpec(
     name="mail_folders",
     table="mail_folders",
+    kind=Kind.DELTA,
     path="/users/{user_id}/mailFolders/delta",
-    scope=("user_id",),
-    row_scope=("user_id",),
-    sweep=(("user_id", "user_id"),),
-    page_size=100,
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
 )
 
 MESSAGES = StreamSpec(
     name="messages",
     table="messages",
+    kind=Kind.DELTA,
     path="/users/{user_id}/mailFolders/{folder_id}/messages/delta",
-    scope=("user_id", "folder_id"),
-    row_scope=("user_id",),
+    root=Root.MAILBOX,
+    parent=Parent("mail_folders", (("user_id", "user_id"), ("folder_id", "id"))),
+    scope_columns=(("folder_id", "parent_folder_id"),),
     removal_guard=("parent_folder_id", "folder_id"),
-    sweep=(("user_id", "user_id"), ("parent_folder_id", "folder_id")),
     page_size=200,
 )
 
 EVENTS = StreamSpec(
     name="events",
     table="events",
+    kind=Kind.DELTA,
     # v1.0 has delta only for a calendar *view*: occurrences of recurring events are expanded, and an
     # event that leaves the window is reported removed (so it is tombstoned, as Graph no longer shows it).
     path="/users/{user_id}/calendarView/delta",
-    scope=("user_id",),
-    row_scope=("user_id",),
-    sweep=(("user_id", "user_id"),),
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
     window_days=(365, 365),
-    page_size=100,
+)
+
+# -- files -----------------------------------------------------------------------------------------
+
+DRIVES = StreamSpec(
+    name="drives",
+    table="drives",
+    kind=Kind.SINGLE,
+    path="/users/{user_id}/drive",  # 404 when no OneDrive is provisioned for the user
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
+    scope_columns=(("user_id", "owner_user_id"),),
 )
 
 DRIVE_ITEMS = StreamSpec(
     name="drive_items",
     table="drive_items",
-    # The drive is found first (GET /users/{id}/drive); its root delta reports deletions with the
-    # `deleted` facet, and on a lost token a 410 whose Location starts the enumeration over.
+    kind=Kind.DELTA,
+    # Root delta reports deletions with the `deleted` facet, and on a lost token a 410 whose Location
+    # starts the enumeration over.
     path="/drives/{drive_id}/root/delta",
-    scope=("drive_id",),
-    row_scope=("drive_id",),
+    root=Root.MAILBOX,
+    parent=Parent("drives", (("drive_id", "id"),)),
     removal=Removal.DELETED_FACET,
-    sweep=(("drive_id", "drive_id"),),
     page_size=200,
 )
 
-STREAMS: dict[str, StreamSpec] = {s.name: s for s in (USERS, MAIL_FOLDERS, MESSAGES, EVENTS, DRIVE_ITEMS)}
+# -- Teams: chats ----------------------------------------------------------------------------------
+
+CHATS = StreamSpec(
+    name="chats",
+    table="chats",
+    kind=Kind.SNAPSHOT,  # no delta for chats; app-only cannot list /chats, only each user's (chat-list.md)
+    path="/users/{user_id}/chats",
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
+    query="$top=50",  # chat-list.md: at most 50
+    page_size=50,
+)
+
+_CHAT = Parent("chats", (("chat_id", "id"),), shared=True)  # a chat is listed by each of its members
+
+CHAT_MEMBERS = StreamSpec(
+    name="chat_members",
+    table="chat_members",
+    kind=Kind.SNAPSHOT,
+    path="/chats/{chat_id}/members",  # no OData options (chat-list-members.md)
+    root=Root.CHAT,
+    parent=_CHAT,
+)
+
+CHAT_MESSAGES = StreamSpec(
+    name="chat_messages",
+    table="chat_messages",
+    kind=Kind.WATERMARK,  # no delta per chat in v1.0; $filter on lastModifiedDateTime with the same $orderby
+    path="/chats/{chat_id}/messages",
+    root=Root.CHAT,
+    parent=_CHAT,
+    query="$top=50",  # chat-list-messages.md: at most 50
+    removal=Removal.DELETED_DATE_TIME,  # messages are soft-deleted and come back with deletedDateTime
+    page_size=50,
+)
+
+# -- Teams: teams and channels ---------------------------------------------------------------------
+
+TEAMS = StreamSpec(
+    name="teams",
+    table="teams",
+    kind=Kind.SNAPSHOT,
+    path="/teams",
+    detail="/teams/{id}",  # the list holds only id, displayName and description (teams-list.md)
+)
+
+_TEAM = Parent("teams", (("team_id", "id"),))
+
+TEAM_MEMBERS = StreamSpec(
+    name="team_members",
+    table="team_members",
+    kind=Kind.SNAPSHOT,
+    path="/teams/{team_id}/members",
+    root=Root.TEAM,
+    parent=_TEAM,
+)
+
+CHANNELS = StreamSpec(
+    name="channels",
+    table="channels",
+    kind=Kind.SNAPSHOT,
+    path="/teams/{team_id}/allChannels",  # standard, private and shared channels (team-list-allchannels.md)
+    root=Root.TEAM,
+    parent=_TEAM,
+)
+
+_CHANNEL = Parent("channels", (("team_id", "team_id"), ("channel_id", "id")))
+
+CHANNEL_MEMBERS = StreamSpec(
+    name="channel_members",
+    table="channel_members",
+    kind=Kind.SNAPSHOT,
+    path="/teams/{team_id}/channels/{channel_id}/members",
+    root=Root.TEAM,
+    parent=_CHANNEL,
+)
+
+CHANNEL_MESSAGES = StreamSpec(
+    name="channel_messages",
+    table="channel_messages",
+    kind=Kind.DELTA,
+    # Top-level posts whose reply chain changed, each with its replies (stored as rows with
+    # reply_to_id); soft-deleted ones come back with deletedDateTime (chatmessage-delta.md).
+    path="/teams/{team_id}/channels/{channel_id}/messages/delta",
+    root=Root.TEAM,
+    parent=_CHANNEL,
+    query="$expand=replies&$top=50",
+    nested="replies",
+    removal=Removal.DELETED_DATE_TIME,
+    page_size=50,
+)
+
+PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
+             TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
+STREAMS: dict[str, StreamSpec] = PLAN.streams

@@ -1,8 +1,10 @@
-"""Sync a tenant: the directory, then every mailbox's folders and their messages.
+"""Sync a tenant by its plan (streams.py): policy only, the streams themselves are data.
 
-Graph is called with no database connection open; everything lands through one BatchWriter.
-A mailbox that fails (no Exchange licence, blocked by an application access policy...) is reported
-and skipped; authentication and connectivity failures stop the whole sync.
+What this module decides: how many mailboxes, teams and chats are synced at once (and how many
+first syncs, which are CPU- and memory-bound), how many requests one of them has in flight, which
+errors skip a table of one mailbox, team or chat (the rest is stored, the run exits 1) and which stop
+the whole sync (authentication, connectivity, throttling that outlasted the retries, 5xx). Graph is
+called with no database connection open; everything lands through one BatchWriter.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ from datetime import UTC, datetime
 
 from connectors.graph import GraphClient, GraphError
 from connectors.settings import GraphSettings
-from pipelines.sync.engine import DeltaStream, StreamStats
+from pipelines.sync.engine import StreamRun, StreamStats
 from pipelines.sync.fetch import CoalescingFetcher, DirectFetcher, PageFetcher
-from pipelines.sync.streams import DRIVE_ITEMS, EVENTS, MAIL_FOLDERS, MESSAGES, USERS, StreamSpec
+from pipelines.sync.plan import Root, StreamSpec
+from pipelines.sync.scopes import Row, Scope, ScopeBook
+from pipelines.sync.streams import PLAN
 from pipelines.sync.writer import BatchWriter
-from warehouse import PageBatch, StreamState, Warehouse
+from warehouse import StreamState, Warehouse
 
-MAIL_TABLES = ("mail_folders", "messages")
-MAILBOX_TABLES = (*MAIL_TABLES, "events", "drive_items")  # what is synced per mailbox partition
-ALL_TABLES = ("users", *MAILBOX_TABLES)
-
+ALL_TABLES = PLAN.tables
+MAILBOX_TABLES = tuple(PLAN[name].table for name in PLAN.streams if PLAN[name].root is not Root.TENANT)
 
 @dataclass
 class SyncOptions:
@@ -41,7 +43,8 @@ class SyncOptions:
     # ran no faster and held ~16 MB more at 100k messages.
     mailboxes_at_once: int = 50
     first_syncs_at_once: int = 16
-    folders_at_once: int = 4  # per mailbox, matching Outlook's 4 concurrent requests per mailbox
+    # Streams of one mailbox (team, chat) in flight at once: Outlook allows 4 concurrent requests per mailbox.
+    folders_at_once: int = 4
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
     # Memory stays flat whatever the tenant's size: streams reserve room before each page, so at most
     # about `held_items` items received from Graph are parsed, waiting or being written at once. A
@@ -77,7 +80,8 @@ class Progress:
 class SyncReport:
     streams: dict[str, StreamStats] = field(default_factory=dict)  # per stream name
     mailboxes: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # mailbox -> one-line error
+    # What could not be read: mailbox id (or "team <id>", "chat <id>", a tenant-wide table) -> "table: error".
+    failed: dict[str, str] = field(default_factory=dict)
     writer: BatchWriter | None = None
     requests: int = 0
     seconds_throttled: float = 0.0
@@ -87,26 +91,9 @@ class SyncReport:
     def stream(self, name: str) -> StreamStats:
         return self.streams.setdefault(name, StreamStats())
 
-
-@dataclass(frozen=True)
-class Known:
-    users: set[str]  # live user ids
-    folders: dict[str, set[str]]  # live mail folder ids per user
-    all_states: dict[str, dict[str, StreamState]]  # stream -> scope -> state
-
-    def states(self, spec: StreamSpec) -> dict[str, StreamState]:
-        return self.all_states.get(spec.name, {})
-
-    def synced_before(self, user_id: str) -> bool:
-        """Whether the mailbox has a stored mail-folder or calendar state (its scope is the user)."""
-        return any(user_id in self.states(spec) for spec in (MAIL_FOLDERS, EVENTS))
-
-
-def _current_ids(stored: set[str], stream: DeltaStream) -> set[str]:
-    """The ids that exist now: what a full round saw, or what was stored updated by a delta round."""
-    if stream.was_full_round:
-        return set(stream.seen_ids)
-    return (stored | stream.seen_ids) - stream.removed_ids
+    def fail(self, label: str, table: str, error: GraphError) -> None:
+        line = f"{table}: {error}"
+        self.failed[label] = f"{self.failed[label]}; {line}" if label in self.failed else line
 
 
 @contextlib.contextmanager
@@ -138,6 +125,7 @@ class TenantSync:
         self.on_progress = on_progress
         self.progress = Progress()
         self.report = SyncReport()
+        self._last_seq = 0  # the warehouse's latest commit number when the run began
 
     async def run(self) -> SyncReport:
         """Sync, recording the run (start, outcome, counts, error) in the warehouse table `_sync_runs`."""
@@ -166,37 +154,33 @@ class TenantSync:
         with contextlib.suppress(Exception):  # the original error is the one to report
             self.warehouse.finish_run(run_id, "failed", datetime.now(UTC), counts, str(exc) or type(exc).__name__)
 
-    def _begin(self) -> tuple[int, Known]:
-        """Schema, `--full`, the run log entry and what the warehouse knows, in one open of the file,
-        which is left open for the writer (see run)."""
+    def _begin(self) -> tuple[int, ScopeBook]:
+        """Schema, the run log entry and what the warehouse knows, in one open of the file, which is
+        left open for the writer (see run)."""
         self.warehouse.hold_open()
         try:
             self.warehouse.ensure_schema()
-            if self.options.full:
-                self.warehouse.drop_states(self._stream_names())
             run_id = self.warehouse.start_run("sync", self._stream_names(), datetime.now(UTC))
-            return run_id, self._read_known()
+            self._last_seq = self.warehouse.read_seq()
+            return run_id, ScopeBook.load(self.warehouse, PLAN, self._stream_names())
         except BaseException:
             self.warehouse.release()
             raise
 
-    async def _run(self, known: Known) -> SyncReport:
+    def _stream_names(self) -> list[str]:
+        return PLAN.selection(self.options.tables)
+
+    async def _run(self, book: ScopeBook) -> SyncReport:
         started = time.monotonic()
         async with self.client_factory() as client:
             writer = BatchWriter(self.warehouse, flush_items=self.options.flush_items,
-                                 held_limit=self.options.held_items)
+                                 held_limit=self.options.held_items, last_seq=self._last_seq)
             self.report.writer = writer
             ticker = asyncio.create_task(writer.flush_periodically())
             reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None
             fetcher = CoalescingFetcher(client) if self.options.batch_requests else DirectFetcher(client)
             try:
-                live_users = known.users
-                if "users" in self.options.tables:
-                    users = await self._run_stream(USERS, {}, fetcher, writer, known.states(USERS), track_ids=True)
-                    live_users = _current_ids(known.users, users)
-                if set(MAILBOX_TABLES) & set(self.options.tables):
-                    mailboxes = await self._mailboxes(live_users, writer)
-                    await self._sync_mailboxes(mailboxes, known, fetcher, writer)
+                await _Walk(self, book, fetcher, writer).run()
                 await writer.close(release=False)  # run() writes the run log first
             finally:
                 ticker.cancel()
@@ -208,116 +192,17 @@ class TenantSync:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _stream_names(self) -> list[str]:
-        names = set(self.options.tables)
-        if "messages" in names:
-            names.add("mail_folders")  # messages are found through their folders
-        if "drive_items" in names:
-            names.add("drives")
-        return sorted(names)
-
-    def _read_known(self) -> Known:
-        """What the warehouse already knows, read once before any Graph call."""
-        users = {user_id for (user_id,) in self.warehouse.query_rows("SELECT id FROM users WHERE _deleted_at IS NULL")}
-        folders: dict[str, set[str]] = {}
-        for user_id, folder_id in self.warehouse.query_rows(
-                "SELECT user_id, id FROM mail_folders WHERE _deleted_at IS NULL"):
-            folders.setdefault(user_id, set()).add(folder_id)
-        return Known(users, folders, self.warehouse.load_all_states())
-
-    async def _mailboxes(self, live_users: set[str], writer: BatchWriter) -> list[str]:
-        if not self.options.users:
-            return sorted(live_users)
-        await writer.flush()  # names are resolved against the users table, including what this run just read
-        return await asyncio.to_thread(self._resolve_users, self.options.users)
-
-    async def _run_stream(self, spec: StreamSpec, scope: dict[str, str], fetcher: PageFetcher, writer: BatchWriter,
-                          states: dict[str, StreamState], track_ids: bool = False) -> DeltaStream:
-        if self.options.page_size:
-            spec = replace(spec, page_size=self.options.page_size)
-        stream = DeltaStream(spec, scope, fetcher, writer, flush_items=self.options.hand_off_items,
-                             track_ids=track_ids, on_page=self.progress.page)
-        await stream.run(states.get(stream.scope_key))
-        self.report.stream(spec.name).add(stream.stats)
-        return stream
-
-    # -- mailboxes -------------------------------------------------------------------------------
-    async def _sync_mailboxes(self, mailboxes: list[str], known: Known, fetcher: PageFetcher,
-                              writer: BatchWriter) -> None:
-        self.progress.mailboxes_total = len(mailboxes)
-        folder_states, message_states = known.states(MAIL_FOLDERS), known.states(MESSAGES)
-        gate = asyncio.Semaphore(self.options.mailboxes_at_once)
-        first_sync_gate = asyncio.Semaphore(self.options.first_syncs_at_once)
-
-        async def one(user_id: str) -> None:
-            # The first-sync gate is taken first, so mailboxes waiting on it hold no general slot.
-            first_sync = contextlib.nullcontext() if known.synced_before(user_id) else first_sync_gate
-            async with first_sync, gate:
-                try:
-                    parts = []
-                    if set(MAIL_TABLES) & set(self.options.tables):
-                        parts.append(self._sync_mailbox(user_id, fetcher, writer, folder_states, message_states,
-                                                        known.folders.get(user_id, set())))
-                    if "events" in self.options.tables:
-                        parts.append(self._run_stream(EVENTS, {"user_id": user_id}, fetcher, writer,
-                                                      known.states(EVENTS)))
-                    if "drive_items" in self.options.tables:
-                        parts.append(self._sync_drive(user_id, fetcher, writer, known.states(DRIVE_ITEMS)))
-                    await asyncio.gather(*parts)
-                    self.report.mailboxes.append(user_id)
-                except GraphError as exc:
-                    if exc.status in (401, 429) or exc.status >= 500:
-                        raise
-                    self.report.failed[user_id] = str(exc)
-                finally:
-                    self.progress.mailboxes_done += 1
-
-        await asyncio.gather(*(one(u) for u in mailboxes))
-
-    async def _sync_mailbox(self, user_id: str, fetcher: PageFetcher, writer: BatchWriter,
-                            folder_states: dict[str, StreamState], message_states: dict[str, StreamState],
-                            stored_folders: set[str]) -> None:
-        scope = {"user_id": user_id}
-        folders = await self._run_stream(MAIL_FOLDERS, scope, fetcher, writer, folder_states, track_ids=True)
-        current = _current_ids(stored_folders, folders)
-        gone = stored_folders - current
-        for folder_id in sorted(gone):
-            await writer.submit(self._retire_folder(user_id, folder_id))
-        if "messages" not in self.options.tables:
-            return
-        gate = asyncio.Semaphore(self.options.folders_at_once)
-
-        async def folder(folder_id: str) -> None:
-            async with gate:
-                await self._run_stream(MESSAGES, {"user_id": user_id, "folder_id": folder_id}, fetcher, writer,
-                                       message_states)
-
-        await asyncio.gather(*(folder(f) for f in sorted(current)))
-
-    async def _sync_drive(self, user_id: str, fetcher: PageFetcher, writer: BatchWriter,
-                          states: dict[str, StreamState]) -> None:
-        """The user's OneDrive: the drive itself into `drives`, then its items through root delta."""
+    async def _sync_instance(self, key: str, walk: _Walk, root: Root, entries: list[tuple[StreamSpec, Scope]]) -> None:
+        """One mailbox, team or chat, let in by its root's gates: its streams, and theirs below."""
+        in_flight = asyncio.Semaphore(self.options.folders_at_once)
+        label = key if root is Root.MAILBOX else f"{root.value} {key}"
         try:
-            drive = await fetcher.get(f"/users/{user_id}/drive", {}, small=True)
-        except GraphError as exc:
-            if exc.status == 404:  # no OneDrive provisioned for this user: nothing to sync
-                return
-            raise
-        now = datetime.now(UTC)
-        await writer.submit(PageBatch(
-            table="drives", scope_values={}, upserts=[drive], partial_ids=set(), removals=[], removal_guard=None,
-            state=StreamState("drives", user_id, None, "delta", None, now)))
-        await self._run_stream(DRIVE_ITEMS, {"drive_id": drive["id"]}, fetcher, writer, states)
-
-    def _retire_folder(self, user_id: str, folder_id: str) -> PageBatch:
-        """A folder that no longer exists: tombstone its messages and forget its delta link."""
-        now = datetime.now(UTC)
-        state = StreamState(stream=MESSAGES.name, scope=MESSAGES.scope_key({"user_id": user_id,
-                                                                            "folder_id": folder_id}),
-                            link=None, link_kind="delta", round_started_at=now, updated_at=now)
-        return PageBatch(table=MESSAGES.table, scope_values={"user_id": user_id}, upserts=[], partial_ids=set(),
-                         removals=[], removal_guard=None, state=state,
-                         sweep_unseen={"user_id": user_id, "parent_folder_id": folder_id})
+            await asyncio.gather(*(walk.stream(spec, scope, in_flight, label) for spec, scope in entries))
+            if root is Root.MAILBOX:
+                self.report.mailboxes.append(key)
+        finally:
+            if root is Root.MAILBOX:
+                self.progress.mailboxes_done += 1
 
     def _resolve_users(self, wanted: tuple[str, ...]) -> list[str]:
         rows = self.warehouse.query_rows("SELECT id, lower(user_principal_name) FROM users")
@@ -336,3 +221,124 @@ class TenantSync:
         while True:
             await asyncio.sleep(2.0)
             self.on_progress(self.progress.line(client))
+
+
+def _fatal(exc: GraphError) -> bool:
+    """Errors that no other table or mailbox would escape: stop the sync rather than skip."""
+    return exc.status in (401, 429) or exc.status >= 500
+
+
+@dataclass
+class _Walk:
+    """One run down the plan: roots first, each stream's children as soon as their scopes are known."""
+
+    sync: TenantSync
+    book: ScopeBook
+    fetcher: PageFetcher
+    writer: BatchWriter
+    mailboxes: set[str] | None = None  # --user: the mailboxes to sync, once resolved
+
+    def __post_init__(self) -> None:
+        options = self.sync.options
+        self.gates = {root: asyncio.Semaphore(options.mailboxes_at_once) for root in Root}
+        self.first_sync_gate = asyncio.Semaphore(options.first_syncs_at_once)
+        self.selected = self.book.selected
+
+    async def run(self) -> None:
+        in_flight = asyncio.Semaphore(self.sync.options.folders_at_once)
+        roots = [PLAN[name] for name in self.selected if PLAN[name].parent is None]
+        # Tenant-wide parents not asked for (users when only messages are synced) give their stored rows.
+        stored = {s.parent.stream for s in map(PLAN.__getitem__, self.selected) if s.parent} - set(self.selected)
+        await asyncio.gather(
+            *(self.stream(spec, {}, in_flight, spec.table) for spec in roots),
+            *(self.descend(PLAN[name], self.book.live_rows(name), self.book.live_rows(name), in_flight, name)
+              for name in sorted(stored)))
+        # Children shared by several parent scopes (a chat listed by each member), once every one ran.
+        for parent in self.selected:
+            shared = [c for c in PLAN.children(parent, self.selected) if not PLAN.pipelined(c)]
+            if shared:
+                every = [row for rows in self.book.rows.get(parent, {}).values() for row in rows]
+                await self.children(shared, every, every, in_flight, parent)
+
+    async def stream(self, spec: StreamSpec, scope: Scope, in_flight: asyncio.Semaphore, label: str) -> None:
+        """One stream round for one scope, then its children; a table it may not read is skipped."""
+        sync = self.sync
+        if sync.options.page_size:
+            spec = replace(spec, page_size=sync.options.page_size)
+        has_children = bool(PLAN.children(spec.name, self.selected))
+        run = StreamRun(spec, scope, self.fetcher, self.writer, flush_items=sync.options.hand_off_items,
+                        track_ids=has_children, on_page=sync.progress.page)
+        async with in_flight:
+            try:
+                await run.run(self._state(spec, scope))
+            except GraphError as exc:
+                if _fatal(exc):
+                    raise
+                sync.report.fail(label, spec.table, exc)
+                return
+            finally:
+                sync.report.stream(spec.name).add(run.stats)
+        if has_children:
+            before, now = self.book.after_round(run)
+            await self.descend(spec, before, now, in_flight, label)
+
+    def _state(self, spec: StreamSpec, scope: Scope) -> StreamState | None:
+        """The stored state to resume from; none with --full (tenant-wide streams keep theirs when
+        only some mailboxes are synced)."""
+        options = self.sync.options
+        if options.full and not (spec.root is Root.TENANT and options.users):
+            return None
+        return self.book.states.get(spec.name, {}).get(spec.scope_key(scope))
+
+    async def descend(self, spec: StreamSpec, before: list[Row], now: list[Row], in_flight: asyncio.Semaphore,
+                      label: str) -> None:
+        """The children whose scopes this parent scope's rows give (shared ones wait: see run)."""
+        pipelined = [c for c in PLAN.children(spec.name, self.selected) if PLAN.pipelined(c)]
+        await self.children(pipelined, before, now, in_flight, label)
+
+    async def children(self, children: list[StreamSpec], before: list[Row], now: list[Row],
+                       in_flight: asyncio.Semaphore, label: str) -> None:
+        """Retire the child scopes these parent rows no longer give, then sync the ones they give:
+        in the parent's mailbox (team, chat), or each as a mailbox (team, chat) of its own."""
+        here: list[tuple[StreamSpec, Scope]] = []
+        instances: dict[tuple[Root, str], list[tuple[StreamSpec, Scope]]] = {}
+        for child in children:
+            for gone in self.book.gone(child, before, now):
+                for batch in self.book.retire(child, gone):
+                    await self.writer.submit(batch)
+            scopes = self._scopes(child, before, now)
+            parent = PLAN[child.parent.stream]  # type: ignore[union-attr]
+            if child.root is parent.root:
+                here += [(child, scope) for scope in scopes]
+                continue
+            for scope in await self._entering(child, scopes):
+                instances.setdefault((child.root, child.scope_key(scope)), []).append((child, scope))
+        self.sync.progress.mailboxes_total += sum(root is Root.MAILBOX for root, _ in instances)
+        await asyncio.gather(*(self.stream(child, scope, in_flight, label) for child, scope in here),
+                             *(self._instance(root, key, entries) for (root, key), entries in instances.items()))
+
+    async def _instance(self, root: Root, key: str, entries: list[tuple[StreamSpec, Scope]]) -> None:
+        first = not any(spec.scope_key(scope) in self.book.states.get(spec.name, {}) for spec, scope in entries)
+        # The first-sync gate is taken first, so instances waiting on it hold no general slot.
+        async with self.first_sync_gate if first else contextlib.nullcontext(), self.gates[root]:
+            await self.sync._sync_instance(key, self, root, entries)
+
+    def _scopes(self, child: StreamSpec, before: list[Row], now: list[Row]) -> list[Scope]:
+        """The child scopes of the live rows; with `changed_only`, of rows new or changed in this run."""
+        assert child.parent is not None
+        live = [row for row in now if row["_live"]]
+        if child.parent.changed_only:
+            earlier = {row["id"]: row for row in before if row["_live"]}
+            held = self.book.held.get(child.name, set())
+            live = [row for row in live if earlier.get(row["id"]) != row
+                    or not set(self.book.child_scopes(child, [row])) <= held]
+        return list(self.book.child_scopes(child, live).values())
+
+    async def _entering(self, child: StreamSpec, scopes: list[Scope]) -> list[Scope]:
+        """Scopes that start a mailbox are limited to --user's mailboxes."""
+        if child.root is not Root.MAILBOX or not self.sync.options.users:
+            return scopes
+        if self.mailboxes is None:
+            await self.writer.flush()  # names resolve against the users table, with what this run read
+            self.mailboxes = set(await asyncio.to_thread(self.sync._resolve_users, self.sync.options.users))
+        return [s for s in scopes if s.get("user_id") in self.mailboxes]

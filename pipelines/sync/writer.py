@@ -38,6 +38,7 @@ class BatchWriter:
     hold_seconds: float = 10.0  # longest a burst of commits keeps the file from other processes
     counts: ApplyCounts = field(default_factory=ApplyCounts)
     commits: int = 0
+    last_seq: int = 0  # the number of the latest commit (Warehouse.read_seq, then each apply's)
     _pending: list[PageBatch] = field(default_factory=list)
     _pending_items: int = 0
     _pending_received: int = 0  # items received from Graph for the pending batches
@@ -100,6 +101,11 @@ class BatchWriter:
         if items < 0:
             self._room_freed.set()
 
+    def next_seq(self) -> int:
+        """The lowest number the next commit can have: a full round starting now keeps, in its sweep,
+        only rows written from that commit on (clocks may step back; commit numbers do not)."""
+        return self.last_seq + 1
+
     # -- batches ----------------------------------------------------------------------------------
 
     async def submit(self, batch: PageBatch, received: int = 0) -> None:
@@ -144,6 +150,7 @@ class BatchWriter:
                 raise
             self.adjust(-received)
             self.commits += 1
+            self.last_seq = max(self.last_seq, counts.seq)
             for table, table_counts in counts.by_table.items():
                 self.counts.add(table, table_counts)
 

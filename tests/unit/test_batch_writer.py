@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.sync.engine import DeltaStream
+from pipelines.sync.engine import StreamRun as DeltaStream
 from pipelines.sync.streams import MESSAGES
 from pipelines.sync.writer import BatchWriter
 from warehouse import ApplyCounts, PageBatch, StreamState

@@ -1,0 +1,202 @@
+"""The sync plan as data: what a stream is, where its scopes come from, and the order streams run in.
+
+A stream (`StreamSpec`) names its *kind* (how Graph lets it be followed), its *parent* (the stream
+whose live rows give its scopes, and which of their columns fill its placeholders) and its *root*
+(the entity a run is partitioned and paced by: tenant, mailbox, team or chat). The declarations are
+in streams.py; `Plan` orders them parents first and answers what a selection of tables must run.
+The runner of each kind is in engine.py, the scope bookkeeping in scopes.py and the pacing policy in
+tenant.py; none of them names a Graph collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+
+from models import TABLES
+
+
+class Kind(Enum):
+    """How a stream is followed from one round to the next."""
+
+    DELTA = "delta"  # nextLinks to a deltaLink, which starts the next round (changes only)
+    SNAPSHOT = "snapshot"  # the whole list each round; what the round did not see is tombstoned
+    WATERMARK = "watermark"  # what changed since the newest change seen (`$filter=<field> gt`), for lists with no delta
+    SINGLE = "single"  # one object per scope (a user's drive); a 404 means there is none
+
+
+class Root(Enum):
+    """What a stream's work is partitioned and paced by (see tenant.py for the gates)."""
+
+    TENANT = "tenant"
+    MAILBOX = "mailbox"
+    TEAM = "team"
+    CHAT = "chat"
+
+
+class Removal(Enum):
+    """How a feed says an item is gone."""
+
+    ANNOTATION = "annotation"  # {"id": ..., "@removed": {"reason": "changed" | "deleted"}} (Outlook, directory)
+    DELETED_FACET = "deleted_facet"  # {"id": ..., "deleted": {...}} (OneDrive / SharePoint driveItem)
+    DELETED_DATE_TIME = "deleted_date_time"  # soft-deleted chat and channel messages carry deletedDateTime
+
+
+@dataclass(frozen=True)
+class Parent:
+    """Where a stream's scopes come from: one scope per distinct projection of the parent's live rows."""
+
+    stream: str
+    # (scope field of the child, column of the parent's table), in the order that forms the scope key.
+    fields: tuple[tuple[str, str], ...]
+    # Only parents written by this run (new or changed) get their children synced; default: every live one.
+    changed_only: bool = False
+    # A parent row that is gone retires its children: their rows are tombstoned and their state dropped.
+    retires_children: bool = True
+    # The same child scope comes from several parent scopes (a chat is listed by each of its members):
+    # the child waits for every parent scope and syncs each distinct scope once.
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # the stream's name in the sync-state table
+    table: str  # warehouse table it lands in
+    kind: Kind
+    path: str  # first-call URL path; {placeholders} are the scope fields
+    root: Root = Root.TENANT
+    parent: Parent | None = None
+    # (scope field, column): how a stored row shows which scope it belongs to, where the column is not
+    # the scope field itself (a message's folder is its parent_folder_id, a drive's user its owner).
+    scope_columns: tuple[tuple[str, str], ...] = ()
+    removal: Removal = Removal.ANNOTATION
+    # Tombstone a removal only while the stored row still has this column equal to the given scope
+    # value: a message moved to another folder is reported removed by its old folder, possibly after
+    # the new folder already reported it, and must stay live.
+    removal_guard: tuple[str, str] | None = None  # (column, scope field)
+    page_size: int = 100  # sent as Prefer: odata.maxpagesize; also the room reserved per page
+    query: str = ""  # extra query options of the first call (delta tokens carry them afterwards)
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
+    # calendarView delta needs a date window on its first call; the tokens keep it for later rounds.
+    window_days: tuple[int, int] | None = None  # (days before, days after) the moment a round starts
+    # SNAPSHOT: the list holds only some properties; each item is read whole from this path ({id}).
+    detail: str | None = None
+    # Items carry these nested items (a channel post its replies), which are stored as rows of their own.
+    nested: str | None = None
+    # WATERMARK: the property compared, and how far before the last watermark a round starts again
+    # (Graph's replicas may commit a change stamped a little earlier than one already listed).
+    watermark_field: str = "lastModifiedDateTime"
+    watermark_overlap: timedelta = timedelta(minutes=5)
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """The scope fields, in the order they form the scope key."""
+        return tuple(name for name, _ in self.parent.fields) if self.parent else ()
+
+    @property
+    def row_scope(self) -> tuple[str, ...]:
+        """The scope fields that are key columns of every row of the table."""
+        return TABLES[self.table].scope_columns
+
+    def rows_of_scope(self) -> tuple[tuple[str, str], ...]:
+        """(column, scope field) pairs selecting the stored rows of one scope."""
+        renamed = dict(self.scope_columns)
+        return tuple((renamed.get(name, name), name) for name in self.scope
+                     if name in renamed or name in TABLES[self.table].scope_columns)
+
+    def scope_key(self, scope: dict[str, str]) -> str:
+        return "/".join(scope[c] for c in self.scope)
+
+    def first_url(self, scope: dict[str, str], since: datetime | None = None) -> str:
+        path = self.path.format(**scope)
+        options = [self.query] if self.query else []
+        if self.window_days is not None:
+            now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            before, after = self.window_days
+            options.append(f"startDateTime={(now - timedelta(days=before)):%Y-%m-%dT%H:%M:%SZ}"
+                           f"&endDateTime={(now + timedelta(days=after)):%Y-%m-%dT%H:%M:%SZ}")
+        if self.kind is Kind.WATERMARK:
+            # Graph applies the filter only when $orderby names the same property, descending.
+            options.append(f"$orderby={self.watermark_field} desc")
+            if since is not None:
+                options.append(f"$filter={self.watermark_field} gt {since - self.watermark_overlap:%Y-%m-%dT%H:%M:%SZ}")
+        return f"{path}?{'&'.join(options)}" if options else path
+
+    def row_values(self, scope: dict[str, str]) -> dict[str, str]:
+        return {c: scope[c] for c in self.row_scope}
+
+
+class Plan:
+    """The streams in dependency order (parents first) and the questions the runner asks of them."""
+
+    def __init__(self, streams: Iterable[StreamSpec]) -> None:
+        given = {s.name: s for s in streams}
+        ordered: dict[str, StreamSpec] = {}
+
+        def visit(spec: StreamSpec, path: tuple[str, ...]) -> None:
+            if spec.name in ordered:
+                return
+            if spec.name in path:
+                raise ValueError(f"sync plan: {' -> '.join((*path, spec.name))} is a cycle")
+            if spec.parent is not None:
+                if spec.parent.stream not in given:
+                    raise ValueError(f"sync plan: {spec.name}'s parent {spec.parent.stream} is not declared")
+                visit(given[spec.parent.stream], (*path, spec.name))
+            ordered[spec.name] = spec
+
+        for spec in given.values():
+            if spec.table not in TABLES:
+                raise ValueError(f"sync plan: {spec.name} lands in unknown table {spec.table}")
+            missing = set(spec.row_scope) - set(spec.scope)
+            if missing:
+                raise ValueError(f"sync plan: {spec.name} gives no scope for {sorted(missing)} of {spec.table}")
+            if len(spec.rows_of_scope()) != len(spec.scope):  # a stored row must show its scope (scopes.py)
+                raise ValueError(f"sync plan: {spec.name}: every scope field needs a column of {spec.table}")
+            visit(spec, ())
+        self.streams = ordered
+
+    def __getitem__(self, name: str) -> StreamSpec:
+        return self.streams[name]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the plan fills, parents first."""
+        return tuple(dict.fromkeys(s.table for s in self.streams.values()))
+
+    def children(self, name: str, among: Iterable[str] | None = None) -> list[StreamSpec]:
+        chosen = set(self.streams) if among is None else set(among)
+        return [s for s in self.streams.values() if s.parent and s.parent.stream == name and s.name in chosen]
+
+    def selection(self, tables: Iterable[str]) -> list[str]:
+        """The streams a sync of `tables` runs, parents first: each table's streams and the ancestors
+        that find their scopes. A tenant-wide ancestor not asked for (users, teams) is not read
+        again: the rows stored by its last sync give the scopes."""
+        wanted = set(tables)
+        chosen: set[str] = set()
+        for spec in self.streams.values():
+            if spec.table not in wanted:
+                continue
+            chosen.add(spec.name)
+            parent = spec.parent
+            while parent is not None:
+                ancestor = self.streams[parent.stream]
+                if ancestor.root is not Root.TENANT or ancestor.table in wanted:
+                    chosen.add(ancestor.name)
+                parent = ancestor.parent
+        return [name for name in self.streams if name in chosen]
+
+    def pipelined(self, child: StreamSpec) -> bool:
+        """Whether a child's scopes are derived per parent scope, as soon as that scope is synced
+        (messages per folder of one mailbox), or after every parent scope, once per distinct scope."""
+        assert child.parent is not None
+        return not child.parent.shared
+
+    def group(self, name: str) -> tuple[str, ...]:
+        """The tables of a stream's family: itself and every stream below it."""
+        below = [name]
+        for spec in self.streams.values():
+            if spec.parent and spec.parent.stream in below:
+                below.append(spec.name)
+        return tuple(dict.fromkeys(self.streams[n].table for n in below))
