@@ -28,6 +28,9 @@ from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.message import Message
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.teams.item.channels.item.messages.delta.delta_request_builder import (
+    DeltaRequestBuilder as ChannelDeltaBuilder,
+)
 from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import (
     DeltaRequestBuilder as CalendarDeltaBuilder,
 )
@@ -150,6 +153,8 @@ async def main() -> dict:
     # Teams: list teams and a channel's messages.
     teams = await client.teams.get()
     out["teams"] = sorted(t.display_name for t in teams.value or [])
+    out["teams_settings"] = [t.member_settings is not None for t in teams.value or []]
+    out.update(await teams_and_chats(client, user_ids[0], teams.value[0].id))
 
     # Errors parse into ODataError with Graph's code.
     try:
@@ -158,6 +163,44 @@ async def main() -> dict:
     except ODataError as err:
         out["error_code"] = err.error.code if err.error else None
         out["error_status"] = err.response_status_code
+    return out
+
+
+async def teams_and_chats(client: GraphServiceClient, user_id: str, team_id: str) -> dict:
+    """Chats, chat members and messages under a user; channels and the channel message delta."""
+    out: dict = {"team_id": team_id}
+    user = client.users.by_user_id(user_id)
+    chats = await user.chats.get()
+    out["chat_ids"] = sorted(c.id for c in chats.value or [])
+    out["chat_types"] = sorted({c.chat_type.value for c in chats.value or [] if c.chat_type})
+    out["chat_id"] = chats.value[0].id
+    chat = user.chats.by_chat_id(out["chat_id"])
+    members = await chat.members.get()
+    # The SDK parses members as aadUserConversationMember (from @odata.type), which has user_id.
+    out["chat_member_user_ids"] = sorted(getattr(m, "user_id", None) or "" for m in members.value or [])
+    messages = await chat.messages.get()
+    out["chat_message_ids"] = sorted(m.id for m in messages.value or [])
+    out["chat_message_types"] = sorted({m.message_type.value for m in messages.value or [] if m.message_type})
+
+    team = client.teams.by_team_id(team_id)
+    channels = await team.channels.get()
+    out["channel_names"] = sorted(c.display_name for c in channels.value or [])
+    general = next(c for c in channels.value or [] if c.display_name == "General")
+    out["general_id"] = general.id
+    delta = team.channels.by_channel_id(general.id).messages.delta
+    params = ChannelDeltaBuilder.DeltaRequestBuilderGetQueryParameters(top=2)
+    page = await delta.get(request_configuration=RequestConfiguration(query_parameters=params))
+    seen: set[str] = set()
+    pages = 0
+    while True:
+        pages += 1
+        seen.update(m.id for m in page.value or [])
+        if not page.odata_next_link:
+            out["channel_delta_link"] = page.odata_delta_link
+            break
+        page = await delta.with_url(page.odata_next_link).get()
+    out["channel_delta_ids"] = sorted(seen)
+    out["channel_delta_pages"] = pages
     return out
 
 

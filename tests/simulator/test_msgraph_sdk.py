@@ -42,6 +42,17 @@ def test_msgraph_sdk_pages_parses_and_writes(sim: Simulator, graph: GraphTestCli
     assert "Documents" in seen["drive_folders"]
     assert seen["download"]["bytes"] == seen["download"]["size"] > 0
     assert len(seen["teams"]) == 2
+    assert seen["teams_settings"] == [False, False], "List teams returns only id, displayName, description"
+    chats = sim.control("chats_state", user=users[0]["id"])
+    assert seen["chat_ids"] == sorted(chats)
+    assert "meeting" in seen["chat_types"]
+    first = chats[seen["chat_id"]]
+    assert seen["chat_message_ids"] == sorted(first["messages"])
+    assert seen["chat_member_user_ids"] == sorted(m["userId"] for m in first["members"])
+    channels = sim.control("teams_state")[seen["team_id"]]["channels"]
+    assert seen["channel_names"] == sorted(c["channel"]["displayName"] for c in channels.values())
+    assert seen["channel_delta_pages"] > 1 and "$deltatoken=" in seen["channel_delta_link"]
+    assert seen["channel_delta_ids"] == sorted(channels[seen["general_id"]]["messages"])
     delivered = sim.control("mailbox_state", user=users[1]["id"])["messages"].values()
     assert any(m["subject"] == "SDK sendMail" for m in delivered)
     statuses = {(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in sim.control("journal")}
