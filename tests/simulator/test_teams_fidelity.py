@@ -185,7 +185,9 @@ def test_channel_delta_keeps_the_eight_month_window(sim: Simulator, graph: Graph
     team = sorted(teams)[0]
     channel = next(k for k, c in teams[team]["channels"].items() if c["channel"]["displayName"] == "Announcements")
     posts = teams[team]["channels"][channel]["messages"]
-    old = {k for k, p in posts.items() if p["lastModifiedDateTime"] < "2026-03-01T09:00:00"}
+    window = sim.control("channel_delta_window")
+    assert window == "2026-03-01T09:00:00.000Z", "eight months before the seeded tenant's now"
+    old = {k for k, p in posts.items() if p["lastModifiedDateTime"] < window}
     assert old and len(old) < len(posts), "seeded posts on both sides of the window"
     listed = graph.get(f"/teams/{team}/channels/{quote(channel)}/messages").json()["value"]
     assert {m["id"] for m in listed} == set(posts), "the list has no window"

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.simulator import content
-from connectors.simulator.teams.channels import delete_channel, validate_new_channel
-from connectors.simulator.teams.model import member_id
+from connectors.simulator.http import ApiError
+from connectors.simulator.teams.channels import delete_channel, delta_window_start, validate_new_channel
+from connectors.simulator.teams.model import iso_ms, member_id
 from connectors.simulator.teams.seed import add_channel, new_channel_id
 from connectors.simulator.teams.state import Holder, TeamsState, Thread, require_message
 from connectors.simulator.teams.teams_routes import add_member
@@ -66,7 +67,10 @@ class TeamsControl:
     def op_remove_team_member(self, team: str, user: str) -> None:
         """remove_team_member(team, user): the team (and its standard channels) lose the member."""
         team_state, _ = self.state.team(team)
-        team_state.members.coll.remove(member_id(team_state.id, self._user(user)))
+        key = member_id(team_state.id, self._user(user))
+        if team_state.members.get(key) is None:
+            raise ApiError(404, "NotFound", "Member not found.")
+        team_state.members.coll.remove(key)
 
     # -- channel messages ------------------------------------------------------------------------
     def op_post_channel_message(self, team: str, channel: str, text: str, user: str | None = None) -> dict:
@@ -147,6 +151,11 @@ class TeamsControl:
         self.state.remove_chat_member(state, user_id, self.holder.tenant.person(user_id))
 
     # -- state -----------------------------------------------------------------------------------
+    def op_channel_delta_window(self) -> str:
+        """channel_delta_window() -> ISO time: channel message delta leaves out posts whose reply chain
+        last changed before it (eight months before the seeded tenant's "now"; chatmessage-delta.md)."""
+        return iso_ms(delta_window_start())
+
     def op_teams_state(self) -> dict[str, dict]:
         """teams_state() -> {team id: {"team", "members", "channels": {channel id: {"channel",
         "members", "messages": {post id: post with "replies"}}}}}, every live object."""
