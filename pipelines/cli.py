@@ -117,8 +117,9 @@ def _progress_printer() -> Callable[[str], None]:
 def _exit_code(report: SyncReport) -> int:
     if not report.failed:
         return 0
-    first_user, first_error = next(iter(report.failed.items()))
-    raise CommandError(f"{len(report.failed)} mailbox(es) could not be synced, e.g. {first_user}: {first_error}")
+    first, first_error = next(iter(report.failed.items()))
+    raise CommandError(f"{len(report.failed)} mailbox(es), team(s) or chat(s) could not be fully synced, "
+                       f"e.g. {first}: {first_error}")
 
 
 def run_writeback(args: argparse.Namespace) -> int:

@@ -180,3 +180,25 @@ CHANNEL_MESSAGES = StreamSpec(
 PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
              TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
+
+_HOW = {
+    "delta": "delta link", "snapshot": "whole list each run; unseen rows tombstoned",
+    "watermark": "`lastModifiedDateTime gt` the last watermark", "single": "one object per scope",
+}
+
+
+def tables_markdown() -> str:
+    """The README's table of synced tables, from the plan (tests/unit/test_plan.py keeps them equal)."""
+    from models import TABLES
+
+    lines = ["| table | Graph source | stays current by | scopes from | key |", "|---|---|---|---|---|"]
+    for spec in PLAN.streams.values():
+        parent = f"`{spec.parent.stream}`" + (" (each distinct one once)" if spec.parent.shared else "") \
+            if spec.parent else "tenant"
+        key = ", ".join(TABLES[spec.table].key_columns)
+        lines.append(f"| `{spec.table}` | `GET {spec.path}` | {_HOW[spec.kind.value]} | {parent} | `{key}` |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(tables_markdown())

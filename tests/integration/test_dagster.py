@@ -13,9 +13,18 @@ from pipelines.defs.directory.assets import users, users_have_unique_ids
 from pipelines.defs.files.assets import drive_items, drive_items_have_unique_keys
 from pipelines.defs.mail.assets import live_messages_have_live_folders, mail, messages_have_unique_keys
 from pipelines.defs.mail.automation import batched_run_requests, mailbox_partitions, mailboxes_hourly
+from pipelines.defs.teams.assets import (
+    CHAT_TABLES,
+    TEAM_TABLES,
+    channel_messages_have_unique_keys,
+    chat_messages_have_unique_keys,
+    chats,
+    teams,
+)
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
 from tests.integration.helpers import assert_exact
+from tests.integration.test_sync_teams import assert_teams_exact
 
 
 def _resources(sim: Simulator, db: Path) -> dict[str, object]:
@@ -66,7 +75,18 @@ def test_users_then_mailbox_partitions_then_batched_mail_run(sim: Simulator, tmp
         rows = {m.asset_key.path[-1]: m.metadata["dagster/row_count"].value for m in materialized}
         assert rows["events"] > 3 * 6 and rows["drive_items"] >= 3 * 5
         assert all(c.passed for c in result.get_asset_check_evaluations())
+
+        # Teams: chats per mailbox partition, then teams and channels tenant-wide.
+        result = dg.materialize([chats, teams, chat_messages_have_unique_keys, channel_messages_have_unique_keys],
+                                instance=instance, resources=resources, tags=tags)
+        assert result.success
+        materialized = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+        rows = {m.asset_key.path[-1]: m.metadata["dagster/row_count"].value for m in materialized}
+        assert set(rows) == {*CHAT_TABLES, *TEAM_TABLES}
+        assert rows["chats"] > 0 and rows["chat_messages"] > 0 and rows["channel_messages"] > 0
+        assert all(c.passed for c in result.get_asset_check_evaluations())
     assert_exact(sim, db)
+    assert_teams_exact(sim, db)
 
 
 def test_batches_split_many_mailboxes() -> None:
