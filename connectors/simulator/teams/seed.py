@@ -68,7 +68,7 @@ def _seed_team(tenant: Tenant, index: int, users: list[str]) -> tuple[Item, Team
     size = min(len(users), 3 + h % 4)
     member_ids = [users[(index + j) % len(users)] for j in range(size)]
     created = content.EPOCH - timedelta(days=400 + h % 300)
-    name = content_name(index)
+    name = team_name(index)
     item = team_object(tid, key, name, f"Where the {name} team works together.",
                        "private" if h % 3 == 0 else "public", created)
     channels = [(channel_id(tenant.seed, key, c), cname, kind) for c, (cname, kind) in enumerate(CHANNEL_SEEDS)]
@@ -83,7 +83,7 @@ def _seed_team(tenant: Tenant, index: int, users: list[str]) -> tuple[Item, Team
                                                                            member_ids))
 
 
-def content_name(index: int) -> str:
+def team_name(index: int) -> str:
     return TEAM_NAMES[index % len(TEAM_NAMES)] + ("" if index < len(TEAM_NAMES) else f" {index}")
 
 
