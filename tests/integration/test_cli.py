@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from connectors.simulator.server import Simulator
 from tests.conftest import start_simulator
 from tests.integration.helpers import assert_exact, warehouse_state
+from tests.integration.test_sync_teams import TEAMS_TABLES, assert_teams_exact
 from warehouse import Warehouse
 
 GRAPHSYNC = [sys.executable, "-m", "pipelines.cli"]
@@ -96,30 +98,42 @@ def test_debug_shows_the_traceback(sim: Simulator, tmp_path: Path) -> None:
     assert run.returncode != 0 and "Traceback" in run.stderr
 
 
+def _kill_at_random_points(sim: Simulator, env: dict[str, str], cwd: Path, args: list[str], seed: int,
+                           between: Callable[[int], None]) -> int:
+    """Start `graphsync sync ARGS` six times, each killed with SIGKILL after a random number of Graph
+    requests; `between(attempt)` may change the tenant after each kill. Returns how many were killed."""
+    rng = random.Random(seed)
+    interrupted = 0
+    for attempt in range(6):
+        # A random point measured in Graph requests served, not seconds: robust to machine speed.
+        kill_after = rng.randint(3, 60)
+        mark = sim.control("journal_mark")
+        proc = subprocess.Popen(GRAPHSYNC + ["sync", *args], env=env, cwd=cwd,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if len(sim.control("journal", since=mark)) >= kill_after:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        interrupted += proc.wait(30) == -signal.SIGKILL
+        between(attempt)
+    return interrupted
+
+
 def test_sigkill_at_random_points_then_rerun_is_exact(tmp_path: Path) -> None:
     sim = start_simulator(tmp_path / "sim", scale="small")
     try:
         db = tmp_path / "wh.duckdb"
         env = _env(sim, db)
-        rng = random.Random(20261127)
-        interrupted = 0
-        for attempt in range(6):
-            # A random point measured in Graph requests served, not seconds: robust to machine speed.
-            kill_after = rng.randint(3, 60)
-            mark = sim.control("journal_mark")
-            proc = subprocess.Popen(GRAPHSYNC + ["sync", "--page-size", "25", "--quiet"], env=env, cwd=tmp_path,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and time.monotonic() < deadline:
-                if len(sim.control("journal", since=mark)) >= kill_after:
-                    break
-                time.sleep(0.01)
-            proc.send_signal(signal.SIGKILL)
-            interrupted += proc.wait(30) == -signal.SIGKILL
+
+        def change(attempt: int) -> None:
             if attempt == 1:  # the tenant changes between a killed run and its rerun
                 user = sim.control("user_ids")[0]
                 created = sim.control("create_message", user=user, folder="inbox")
                 sim.control("move_message", user=user, message_id=created["id"], folder="archive")
+
+        interrupted = _kill_at_random_points(sim, env, tmp_path, ["--page-size", "25", "--quiet"], 20261127, change)
         assert interrupted >= 3, "the kills must land while the sync is running"
         final = _run(["sync", "--page-size", "25", "--quiet"], env, tmp_path)
         assert final.returncode == 0, final.stderr
@@ -139,5 +153,29 @@ def test_twenty_mailboxes_of_two_thousand_messages_in_one_sync(tmp_path: Path) -
         state = warehouse_state(db)
         assert len(state["users"]) == 20 and len(state["messages"]) == 40_000
         assert_exact(sim, db)
+    finally:
+        sim.stop()
+
+
+def test_sigkill_during_teams_syncs_then_rerun_is_exact(tmp_path: Path) -> None:
+    sim = start_simulator(tmp_path / "sim", scale="small")
+    try:
+        db = tmp_path / "wh.duckdb"
+        env = _env(sim, db)
+        args = ["--only", ",".join(TEAMS_TABLES), "--page-size", "5", "--quiet"]
+
+        def change(attempt: int) -> None:
+            teams = sim.control("teams_state")
+            team = sorted(teams)[attempt % len(teams)]
+            channel = sorted(teams[team]["channels"])[0]
+            sim.control("post_channel_message", team=team, channel=channel, text=f"post {attempt}")
+            chat = sorted(sim.control("chats_state", user=sim.control("user_ids")[0]))[0]
+            sim.control("post_chat_message", chat=chat, text=f"message {attempt}")
+
+        interrupted = _kill_at_random_points(sim, env, tmp_path, args, 20261201, change)
+        assert interrupted >= 3, "the kills must land while the sync is running"
+        final = _run(["sync", *args], env, tmp_path)
+        assert final.returncode == 0, final.stderr
+        assert_teams_exact(sim, db)
     finally:
         sim.stop()
