@@ -88,7 +88,8 @@ class ScopeBook:
         return [row for rows in chosen for row in rows if row["_live"]]
 
     def after_round(self, run: StreamRun) -> tuple[list[Row], list[Row]]:
-        """Record what a parent's round leaves in its scope; returns (rows before, rows now)."""
+        """Record what a parent's round leaves in its scope; returns (rows before, rows now). The rows
+        it wrote (what a delta round reports changed; all a full round saw) are marked `_written`."""
         spec, key = run.spec, run.scope_key
         before = self.rows.setdefault(spec.name, {}).get(key, [])
         seen = {item_id: self._project(spec, run.scope, item) for item_id, item in run.seen.items()}
@@ -96,7 +97,8 @@ class ScopeBook:
         if not run.was_full_round:  # changes only: the stored rows stand unless changed or removed
             now.update({row["id"]: row for row in before if row["_live"] and row["id"] not in run.removed_ids})
         for item_id, row in seen.items():
-            now[item_id] = {**now.get(item_id, {}), **{k: v for k, v in row.items() if v is not None}}
+            now[item_id] = {**now.get(item_id, {}), **{k: v for k, v in row.items() if v is not None},
+                            "_written": True}
         self.rows[spec.name][key] = list(now.values())
         return before, self.rows[spec.name][key]
 
@@ -127,6 +129,16 @@ class ScopeBook:
                 scope = {name: str(value) for name, value in values.items()}
                 found.setdefault(child.scope_key(scope), scope)
         return found
+
+    def to_sync(self, child: StreamSpec, rows: list[Row]) -> list[Scope]:
+        """The child scopes to sync: of every live parent row, or with `changed_only` of the rows this
+        run wrote and of those whose child was never synced."""
+        assert child.parent is not None
+        live = [row for row in rows if row["_live"]]
+        if child.parent.changed_only:
+            held = self.held.get(child.name, set())
+            live = [row for row in live if row.get("_written") or not set(self.child_scopes(child, [row])) <= held]
+        return list(self.child_scopes(child, live).values())
 
     def gone(self, child: StreamSpec, before: Iterable[Row], now: Iterable[Row]) -> list[Scope]:
         """Child scopes that parent rows gave and live ones no longer give, still held in the warehouse."""

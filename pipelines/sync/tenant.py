@@ -306,7 +306,7 @@ class _Walk:
             for gone in self.book.gone(child, before, now):
                 for batch in self.book.retire(child, gone):
                     await self.writer.submit(batch)
-            scopes = self._scopes(child, before, now)
+            scopes = self.book.to_sync(child, now)
             parent = PLAN[child.parent.stream]  # type: ignore[union-attr]
             if child.root is parent.root:
                 here += [(child, scope) for scope in scopes]
@@ -322,17 +322,6 @@ class _Walk:
         # The first-sync gate is taken first, so instances waiting on it hold no general slot.
         async with self.first_sync_gate if first else contextlib.nullcontext(), self.gates[root]:
             await self.sync._sync_instance(key, self, root, entries)
-
-    def _scopes(self, child: StreamSpec, before: list[Row], now: list[Row]) -> list[Scope]:
-        """The child scopes of the live rows; with `changed_only`, of rows new or changed in this run."""
-        assert child.parent is not None
-        live = [row for row in now if row["_live"]]
-        if child.parent.changed_only:
-            earlier = {row["id"]: row for row in before if row["_live"]}
-            held = self.book.held.get(child.name, set())
-            live = [row for row in live if earlier.get(row["id"]) != row
-                    or not set(self.book.child_scopes(child, [row])) <= held]
-        return list(self.book.child_scopes(child, live).values())
 
     async def _entering(self, child: StreamSpec, scopes: list[Scope]) -> list[Scope]:
         """Scopes that start a mailbox are limited to --user's mailboxes."""

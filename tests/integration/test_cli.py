@@ -17,7 +17,7 @@ import pytest
 from connectors.simulator.server import Simulator
 from tests.conftest import start_simulator
 from tests.integration.helpers import assert_exact, warehouse_state
-from tests.integration.test_sync_teams import TEAMS_TABLES, assert_teams_exact
+from tests.integration.test_sync_teams import TEAMS_TABLES, assert_teams_exact, warehouse_teams
 from warehouse import Warehouse
 
 GRAPHSYNC = [sys.executable, "-m", "pipelines.cli"]
@@ -179,3 +179,16 @@ def test_sigkill_during_teams_syncs_then_rerun_is_exact(tmp_path: Path) -> None:
         assert_teams_exact(sim, db)
     finally:
         sim.stop()
+
+
+def test_a_table_the_app_cannot_read_is_named_and_the_rest_is_stored(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    # Every team's member list is refused, as Graph refuses it without TeamMember.Read.All.
+    sim.control("set_faults", rules=[{"status": 403, "path": r"^/teams/[^/]+/members$"}])
+    run = _run(["sync", "--quiet"], _env(sim, db), tmp_path)
+    assert run.returncode == 1, run.stderr
+    _assert_one_line_error(run, "team_members", "403", "team")
+    assert "messages" in run.stdout, "the summary is printed before the error"
+    stored = warehouse_teams(db)
+    assert not stored["team_members"] and stored["channels"] and stored["channel_messages"]
+    assert_exact(sim, db)

@@ -8,6 +8,7 @@ from typing import Any
 
 from connectors.simulator.server import Simulator
 from connectors.simulator.teams.channels import delta_window_start
+from tests.conftest import GraphTestClient
 from tests.integration.helpers import duplicated_keys, run_sync
 from warehouse import Warehouse
 
@@ -99,6 +100,13 @@ def test_first_and_incremental_teams_syncs_are_exact(sim: Simulator, tmp_path: P
     sim.control("delete_chat_message", chat=chat_id, message=chat_messages[1])
     member = next(u for u in users if u not in {m.get("userId") for m in chats[chat_id]["members"]})
     sim.control("add_chat_member", chat=chat_id, user=member)
+    sim.control("add_team_member", team=team_id, user=member)
+    new_chat = GraphTestClient(sim).post("/chats", json={"chatType": "group", "topic": "Fresh", "members": [
+        {"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": ["owner"],
+         "user@odata.bind": f"https://graph.microsoft.com/v1.0/users('{u}')"} for u in users]}).json()
+    sim.control("post_chat_message", chat=new_chat["id"], text="first words")
+    had = {table: Warehouse(db).query_rows(f"SELECT count(*) FROM {table} WHERE channel_id = ? AND _deleted_at IS NULL",
+                                           [doomed])[0][0] for table in ("channel_messages", "channel_members")}
     mark = sim.control("journal_mark")
 
     run_sync(sim, db, tables=TEAMS_TABLES, page_size=3)
@@ -108,16 +116,22 @@ def test_first_and_incremental_teams_syncs_are_exact(sim: Simulator, tmp_path: P
     first_deltas = [c for c in channel_deltas if "token" not in c["query"]]
     assert [c["path"] for c in first_deltas] == [f"/teams/{team_id}/channels/{created['id']}/messages/delta"]
     chat_lists = [c for c in calls if c["path"].startswith("/chats/") and c["path"].endswith("/messages")]
-    assert chat_lists and all("lastModifiedDateTime gt" in c["query"] for c in chat_lists), \
+    old_chats = [c for c in chat_lists if new_chat["id"] not in c["path"]]
+    assert old_chats and all("lastModifiedDateTime gt" in c["query"] for c in old_chats), \
         "chat messages are read after the watermark, never listed whole again"
+    assert [c for c in chat_lists if new_chat["id"] in c["path"] and "$filter" not in c["query"]], \
+        "a new chat's messages are listed whole once"
     edited = Warehouse(db).query_rows("SELECT body_content FROM chat_messages WHERE id = ?", [chat_messages[0]])
     assert "edited after the watermark" in edited[0][0]
     replies = Warehouse(db).query_rows("SELECT count(*) FROM channel_messages WHERE reply_to_id = ?", [posts[0]])
     assert replies[0][0] >= 1
+    assert {(users[0], new_chat["id"])} <= warehouse_teams(db)["chats"]
     if doomed:  # a deleted channel tombstones its messages and members
-        left = Warehouse(db).query_rows(
-            "SELECT count(*) FROM channel_messages WHERE channel_id = ? AND _deleted_at IS NULL", [doomed])
-        assert left == [(0,)]
+        for table in ("channel_messages", "channel_members"):
+            left = Warehouse(db).query_rows(
+                f"SELECT count(*) FROM {table} WHERE channel_id = ? AND _deleted_at IS NULL", [doomed])
+            assert left == [(0,)], table
+        assert all(had.values()), f"the deleted channel had messages and members: {had}"
 
 
 def test_a_chat_a_user_left_is_no_longer_live_for_that_user(sim: Simulator, tmp_path: Path) -> None:
