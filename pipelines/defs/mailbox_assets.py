@@ -5,8 +5,6 @@ import asyncio
 import dagster as dg
 
 from models import TABLES
-from pipelines.defs.metadata import table_metadata
-from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
 from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
 from warehouse import Warehouse
@@ -24,17 +22,6 @@ def sync_partition_mailboxes(context: dg.AssetExecutionContext, graph: GraphReso
         raise dg.Failure(f"{len(report.failed)} mailbox(es) failed",
                          metadata={user: dg.MetadataValue.text(err) for user, err in report.failed.items()})
     return report, wh
-
-
-def per_mailbox_asset(table: str, group: str, description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=table, group_name=group, kinds={"duckdb", "msgraph"}, deps=["users"], partitions_def=mailboxes,
-              backfill_policy=dg.BackfillPolicy.single_run(), pool="msgraph", description=description)
-    def _asset(context: dg.AssetExecutionContext, graph: GraphResource,
-               warehouse: WarehouseResource) -> dg.MaterializeResult:
-        report, wh = sync_partition_mailboxes(context, graph, warehouse, (table,))
-        return dg.MaterializeResult(metadata=table_metadata(report, table, wh))
-
-    return _asset
 
 
 def unique_keys_check(table: str) -> dg.AssetChecksDefinition:

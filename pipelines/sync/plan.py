@@ -68,6 +68,8 @@ class StreamSpec:
     path: str  # first-call URL path; {placeholders} are the scope fields
     root: Root = Root.TENANT
     parent: Parent | None = None
+    group: str = ""  # the Dagster asset group (and README family): directory, mail, calendar, files, teams
+    description: str = ""  # the asset's text in Dagster's UI
     # (scope field, column): how a stored row shows which scope it belongs to, where the column is not
     # the scope field itself (a message's folder is its parent_folder_id, a drive's user its owner).
     scope_columns: tuple[tuple[str, str], ...] = ()
@@ -187,14 +189,24 @@ class Plan:
                 parent = ancestor.parent
         return [name for name in self.streams if name in chosen]
 
+    def partitioned(self, spec: StreamSpec) -> bool:
+        """Whether a stream is synced per mailbox partition: it is reached from a mailbox (a user's mail,
+        drive and chats, and those chats' members and messages)."""
+        while True:
+            if spec.root is Root.MAILBOX:
+                return True
+            if spec.parent is None:
+                return False
+            spec = self.streams[spec.parent.stream]
+
     def pipelined(self, child: StreamSpec) -> bool:
         """Whether a child's scopes are derived per parent scope, as soon as that scope is synced
         (messages per folder of one mailbox), or after every parent scope, once per distinct scope."""
         assert child.parent is not None
         return not child.parent.shared
 
-    def group(self, name: str) -> tuple[str, ...]:
-        """The tables of a stream's family: itself and every stream below it."""
+    def family(self, name: str) -> tuple[str, ...]:
+        """The tables of a stream and of every stream below it."""
         below = [name]
         for spec in self.streams.values():
             if spec.parent and spec.parent.stream in below:

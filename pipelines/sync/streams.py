@@ -14,6 +14,9 @@ from pipelines.sync.plan import Kind, Parent, Plan, Removal, Root, StreamSpec
 USERS = StreamSpec(
     name="users",
     table="users",
+    group="directory",
+    description=("Every user of the tenant (users delta), with tombstones for deleted users. Feeds the "
+                 "`mailboxes` partitions."),
     kind=Kind.DELTA,
     path="/users/delta",
     # $select decides which properties are tracked (delta-query-users.md).
@@ -30,6 +33,8 @@ _MAILBOX = Parent("users", (("user_id", "id"),))  # every live user is a mailbox
 MAIL_FOLDERS = StreamSpec(
     name="mail_folders",
     table="mail_folders",
+    group="mail",
+    description="Every mail folder of each mailbox, nested ones included (mailFolders delta).",
     kind=Kind.DELTA,
     path="/users/{user_id}/mailFolders/delta",
     root=Root.MAILBOX,
@@ -39,6 +44,9 @@ MAIL_FOLDERS = StreamSpec(
 MESSAGES = StreamSpec(
     name="messages",
     table="messages",
+    group="mail",
+    description=("Every message of each mailbox (messages delta per folder, immutable ids). A moved message "
+                 "is one live row in its current folder."),
     kind=Kind.DELTA,
     path="/users/{user_id}/mailFolders/{folder_id}/messages/delta",
     root=Root.MAILBOX,
@@ -51,6 +59,10 @@ MESSAGES = StreamSpec(
 EVENTS = StreamSpec(
     name="events",
     table="events",
+    group="calendar",
+    description=("Events of each mailbox's default calendar within a year either side of the first sync "
+                 "(Graph v1.0 offers delta only for a calendar view); occurrences of recurring events are "
+                 "rows of their own."),
     kind=Kind.DELTA,
     # v1.0 has delta only for a calendar *view*: occurrences of recurring events are expanded, and an
     # event that leaves the window is reported removed (so it is tombstoned, as Graph no longer shows it).
@@ -65,6 +77,8 @@ EVENTS = StreamSpec(
 DRIVES = StreamSpec(
     name="drives",
     table="drives",
+    group="files",
+    description="Each user's OneDrive (GET /users/{id}/drive); users without OneDrive have none.",
     kind=Kind.SINGLE,
     path="/users/{user_id}/drive",  # 404 when no OneDrive is provisioned for the user
     root=Root.MAILBOX,
@@ -75,6 +89,9 @@ DRIVES = StreamSpec(
 DRIVE_ITEMS = StreamSpec(
     name="drive_items",
     table="drive_items",
+    group="files",
+    description=("Every file and folder of each user's OneDrive (root delta; deletions arrive as the "
+                 "`deleted` facet)."),
     kind=Kind.DELTA,
     # Root delta reports deletions with the `deleted` facet, and on a lost token a 410 whose Location
     # starts the enumeration over.
@@ -90,6 +107,9 @@ DRIVE_ITEMS = StreamSpec(
 CHATS = StreamSpec(
     name="chats",
     table="chats",
+    group="teams",
+    description=("Every chat of each user: one row per chat and member user; a chat the user left is "
+                 "tombstoned for that user."),
     kind=Kind.SNAPSHOT,  # no delta for chats; app-only cannot list /chats, only each user's (chat-list.md)
     path="/users/{user_id}/chats",
     root=Root.MAILBOX,
@@ -103,6 +123,8 @@ _CHAT = Parent("chats", (("chat_id", "id"),), shared=True)  # a chat is listed b
 CHAT_MEMBERS = StreamSpec(
     name="chat_members",
     table="chat_members",
+    group="teams",
+    description="The members of every synced chat (a snapshot per chat each run).",
     kind=Kind.SNAPSHOT,
     path="/chats/{chat_id}/members",  # no OData options (chat-list-members.md)
     root=Root.CHAT,
@@ -112,6 +134,9 @@ CHAT_MEMBERS = StreamSpec(
 CHAT_MESSAGES = StreamSpec(
     name="chat_messages",
     table="chat_messages",
+    group="teams",
+    description=("Every message of every synced chat, read after a lastModifiedDateTime watermark; "
+                 "soft-deleted messages are tombstoned."),
     kind=Kind.WATERMARK,  # no delta per chat in v1.0; $filter on lastModifiedDateTime with the same $orderby
     path="/chats/{chat_id}/messages",
     root=Root.CHAT,
@@ -126,6 +151,8 @@ CHAT_MESSAGES = StreamSpec(
 TEAMS = StreamSpec(
     name="teams",
     table="teams",
+    group="teams",
+    description="Every team of the tenant, each read whole (GET /teams/{id}).",
     kind=Kind.SNAPSHOT,
     path="/teams",
     detail="/teams/{id}",  # the list holds only id, displayName and description (teams-list.md)
@@ -136,6 +163,8 @@ _TEAM = Parent("teams", (("team_id", "id"),))
 TEAM_MEMBERS = StreamSpec(
     name="team_members",
     table="team_members",
+    group="teams",
+    description="The members of every team.",
     kind=Kind.SNAPSHOT,
     path="/teams/{team_id}/members",
     root=Root.TEAM,
@@ -145,6 +174,8 @@ TEAM_MEMBERS = StreamSpec(
 CHANNELS = StreamSpec(
     name="channels",
     table="channels",
+    group="teams",
+    description="Every channel of every team: standard, private and shared (allChannels).",
     kind=Kind.SNAPSHOT,
     path="/teams/{team_id}/allChannels",  # standard, private and shared channels (team-list-allchannels.md)
     root=Root.TEAM,
@@ -156,6 +187,8 @@ _CHANNEL = Parent("channels", (("team_id", "team_id"), ("channel_id", "id")))
 CHANNEL_MEMBERS = StreamSpec(
     name="channel_members",
     table="channel_members",
+    group="teams",
+    description="The members of every channel.",
     kind=Kind.SNAPSHOT,
     path="/teams/{team_id}/channels/{channel_id}/members",
     root=Root.TEAM,
@@ -165,6 +198,9 @@ CHANNEL_MEMBERS = StreamSpec(
 CHANNEL_MESSAGES = StreamSpec(
     name="channel_messages",
     table="channel_messages",
+    group="teams",
+    description=("Channel posts and their replies (reply_to_id set) through channel message delta: reply "
+                 "chains changed in the last eight months (Graph's delta window)."),
     kind=Kind.DELTA,
     # Top-level posts whose reply chain changed, each with its replies (stored as rows with
     # reply_to_id); soft-deleted ones come back with deletedDateTime (chatmessage-delta.md).

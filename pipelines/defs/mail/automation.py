@@ -3,23 +3,19 @@
 
 import dagster as dg
 
+from pipelines.defs.families import MAILBOX_ASSETS, TENANT_ASSETS
 from pipelines.partitions import mailboxes
 from pipelines.resources import WarehouseResource
-from pipelines.sync.plan import Root
-from pipelines.sync.streams import PLAN
-from pipelines.sync.tenant import MAILBOX_TABLES
 
 BATCH_SIZE = 25  # mailboxes per run: amortises run start-up without one run per mailbox
 
-# The tables the plan reaches from mailboxes (their chats' members and messages too) have mailbox-partitioned
-# assets, except `drives`, which drive_items writes.
-MAILBOX_ASSETS = tuple(t for t in MAILBOX_TABLES if t != "drives" and PLAN[t].root in (Root.MAILBOX, Root.CHAT))
 sync_mailboxes = dg.define_asset_job(
     "sync_mailboxes", selection=dg.AssetSelection.assets(*MAILBOX_ASSETS),
     partitions_def=mailboxes,
-    description=f"{', '.join(MAILBOX_ASSETS)} of a batch of mailboxes (one partition range per run).",
+    description="Every table synced per mailbox (mail, calendar, files, chats) for a batch of mailboxes "
+                "(one partition range per run).",
 )
-sync_teams = dg.define_asset_job("sync_teams", selection=dg.AssetSelection.assets(*PLAN.group("teams")),
+sync_teams = dg.define_asset_job("sync_teams", selection=dg.AssetSelection.assets(*TENANT_ASSETS),
                                  description="Every team, its members, channels, channel members and messages.")
 sync_directory = dg.define_asset_job("sync_directory", selection=dg.AssetSelection.assets("users"),
                                      description="The tenant's users.")
