@@ -72,6 +72,17 @@ EVENTS = StreamSpec(
     window_days=(365, 365),
 )
 
+CALENDARS = StreamSpec(
+    name="calendars",
+    table="calendars",
+    group="calendar",
+    description="Every calendar of each mailbox (a snapshot each run: a removed calendar is tombstoned).",
+    kind=Kind.SNAPSHOT,  # v1.0 has no calendar delta
+    path="/users/{user_id}/calendars",
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
+)
+
 # -- files -----------------------------------------------------------------------------------------
 
 DRIVES = StreamSpec(
@@ -213,7 +224,7 @@ CHANNEL_MESSAGES = StreamSpec(
     page_size=50,
 )
 
-PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
+PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, CALENDARS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
              TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
