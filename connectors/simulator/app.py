@@ -76,6 +76,19 @@ class Journal:
         return [e for e in self.entries if e.seq > seq]
 
 
+# Top-level entity sets and singletons of Graph v1.0's metadata ($metadata) that the simulator serves
+# no route under: a request there is a path Graph has and the simulator does not model (501).
+GRAPH_ROOTS = frozenset(name.lower() for name in (
+    "admin", "agreements", "appCatalogs", "applications", "auditLogs", "communications", "contacts",
+    "dataPolicyOperations", "deviceAppManagement", "deviceManagement", "devices", "directory",
+    "directoryObjects", "directoryRoles", "domains", "drive", "education", "employeeExperience", "external",
+    "groupLifecyclePolicies", "identity", "identityGovernance", "identityProtection", "informationProtection",
+    "invitations", "oauth2PermissionGrants", "organization", "places", "planner", "policies", "print",
+    "privacy", "reports", "roleManagement", "schemaExtensions", "search", "security", "servicePrincipals",
+    "shares", "sites", "solutions", "storage", "subscribedSkus", "subscriptions", "teamwork", "tenantRelationships",
+))
+
+
 class GraphApp:
     def __init__(self, tenant: Tenant, faults: FaultInjector | None = None) -> None:
         self.tenant = tenant
@@ -186,9 +199,10 @@ class GraphApp:
 
     def _unknown_route(self, req: Request, segments: list[str]) -> ApiError:
         """A path no route serves. Under a top-level segment the simulator serves (users, teams, chats...)
-        it is most likely a Graph path the simulator does not model: 501 with the simulator's own code.
+        or another that Graph v1.0 has (GRAPH_ROOTS: places, sites, ...), it is most likely a Graph path
+        the simulator does not model: 501 with the simulator's own code.
         Anything else gets Graph's own answer for a path missing from its metadata (400)."""
-        if segments and segments[0].lower() in self.router.top_segments():
+        if segments and (segments[0].lower() in self.router.top_segments() or segments[0].lower() in GRAPH_ROOTS):
             return not_modelled(req.method, req.path)
         return bad_request(f"Resource not found for the segment '{segments[-1] if segments else ''}'.", "BadRequest")
 
