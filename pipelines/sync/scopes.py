@@ -37,6 +37,7 @@ class ScopeBook:
     states: dict[str, dict[str, StreamState]]  # stream -> scope key -> state
     rows: dict[str, dict[str, list[Row]]] = field(default_factory=dict)  # parent stream -> scope key -> rows
     held: dict[str, set[str]] = field(default_factory=dict)  # child stream -> scope keys with live rows or a link
+    synced: dict[str, set[str]] = field(default_factory=dict)  # parent stream -> scope keys this run synced
 
     # -- reading the warehouse once ----------------------------------------------------------------
 
@@ -100,7 +101,13 @@ class ScopeBook:
             now[item_id] = {**now.get(item_id, {}), **{k: v for k, v in row.items() if v is not None},
                             "_written": True}
         self.rows[spec.name][key] = list(now.values())
+        self.synced.setdefault(spec.name, set()).add(key)
         return before, self.rows[spec.name][key]
+
+    def rows_synced(self, stream: str) -> list[Row]:
+        """The parent's rows in the scopes this run synced (the mailboxes of `--user`, say)."""
+        scopes = self.rows.get(stream, {})
+        return [row for key in sorted(self.synced.get(stream, set())) for row in scopes.get(key, [])]
 
     def _project(self, spec: StreamSpec, scope: Scope, item: dict[str, Any]) -> Row:
         table = TABLES[spec.table]

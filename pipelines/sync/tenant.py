@@ -253,12 +253,13 @@ class _Walk:
             *(self.stream(spec, {}, in_flight, spec.table) for spec in roots),
             *(self.descend(PLAN[name], self.book.live_rows(name), self.book.live_rows(name), in_flight, name)
               for name in sorted(stored)))
-        # Children shared by several parent scopes (a chat listed by each member), once every one ran.
+        # Children shared by several parent scopes (a chat listed by each member), once every one ran:
+        # retired when no parent row gives them any more, synced when a parent scope of this run does.
         for parent in self.selected:
             shared = [c for c in PLAN.children(parent, self.selected) if not PLAN.pipelined(c)]
             if shared:
                 every = [row for rows in self.book.rows.get(parent, {}).values() for row in rows]
-                await self.children(shared, every, every, in_flight, parent)
+                await self.children(shared, every, every, in_flight, parent, self.book.rows_synced(parent))
 
     async def stream(self, spec: StreamSpec, scope: Scope, in_flight: asyncio.Semaphore, label: str) -> None:
         """One stream round for one scope, then its children; a table it may not read is skipped."""
@@ -275,6 +276,10 @@ class _Walk:
                 if _fatal(exc):
                     raise
                 sync.report.fail(label, spec.table, exc)
+                if has_children and spec.root is Root.TENANT:
+                    # The users (teams) could not be read: their stored rows still name the mailboxes.
+                    stored = self.book.live_rows(spec.name, run.scope_key)
+                    await self.descend(spec, stored, stored, in_flight, label)
                 return
             finally:
                 sync.report.stream(spec.name).add(run.stats)
@@ -297,16 +302,17 @@ class _Walk:
         await self.children(pipelined, before, now, in_flight, label)
 
     async def children(self, children: list[StreamSpec], before: list[Row], now: list[Row],
-                       in_flight: asyncio.Semaphore, label: str) -> None:
-        """Retire the child scopes these parent rows no longer give, then sync the ones they give:
-        in the parent's mailbox (team, chat), or each as a mailbox (team, chat) of its own."""
+                       in_flight: asyncio.Semaphore, label: str, to_sync: list[Row] | None = None) -> None:
+        """Retire the child scopes these parent rows no longer give, then sync the ones they (or
+        `to_sync`, a part of them) give: in the parent's mailbox (team, chat), or each as a mailbox
+        (team, chat) of its own."""
         here: list[tuple[StreamSpec, Scope]] = []
         instances: dict[tuple[Root, str], list[tuple[StreamSpec, Scope]]] = {}
         for child in children:
             for gone in self.book.gone(child, before, now):
                 for batch in self.book.retire(child, gone):
                     await self.writer.submit(batch)
-            scopes = self.book.to_sync(child, now)
+            scopes = self.book.to_sync(child, now if to_sync is None else to_sync)
             parent = PLAN[child.parent.stream]  # type: ignore[union-attr]
             if child.root is parent.root:
                 here += [(child, scope) for scope in scopes]

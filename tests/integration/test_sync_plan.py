@@ -84,3 +84,15 @@ def test_a_clock_stepped_back_between_an_interrupted_round_and_its_resume_loses_
     run_sync(sim, db, **small)
     live = Warehouse(db).query_rows("SELECT id FROM messages WHERE user_id = ? AND _deleted_at IS NULL", [user])
     assert {row[0] for row in live} == set(sim.control("mailbox_state", user=user)["messages"])
+
+
+def test_mailboxes_are_synced_from_the_stored_users_when_users_cannot_be_read(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db, tables=("users",))
+    user = sim.control("user_ids")[0]
+    sim.control("create_message", user=user, folder="inbox", fields={"subject": "still synced"})
+    sim.control("set_faults", rules=[{"status": 403, "path": "^/users/delta$"}])
+    report = run_sync(sim, db, tables=("users", "mail_folders", "messages"))
+    assert list(report.failed) == ["users"] and "403" in report.failed["users"]
+    assert len(report.mailboxes) == len(sim.control("user_ids"))
+    assert_exact(sim, db)

@@ -145,3 +145,16 @@ def test_a_chat_a_user_left_is_no_longer_live_for_that_user(sim: Simulator, tmp_
     assert_teams_exact(sim, db)
     rows = Warehouse(db).query_rows("SELECT user_id, _deleted_at IS NULL FROM chats WHERE id = ?", [group])
     assert (users[0], False) in rows and any(live for _, live in rows)
+
+
+def test_one_mailbox_reads_only_the_chats_it_is_in(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    run_sync(sim, db, tables=TEAMS_TABLES)
+    users = sim.control("user_ids")
+    mine = set(sim.control("chats_state", user=users[-1]))
+    assert mine != {chat for user in users for chat in sim.control("chats_state", user=user)}
+    mark = sim.control("journal_mark")
+    run_sync(sim, db, tables=("chats", "chat_members", "chat_messages"), users=(users[-1],))
+    read = {c["path"].split("/")[2] for c in sim.control("journal", since=mark) if c["path"].startswith("/chats/")}
+    assert read == mine
+    assert_teams_exact(sim, db)
