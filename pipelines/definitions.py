@@ -6,13 +6,15 @@ from pipelines.defs.directory.assets import users, users_have_unique_ids
 from pipelines.defs.families import FAMILIES, UNIQUE_KEY_CHECKS
 from pipelines.defs.mail.assets import live_messages_have_live_folders
 from pipelines.defs.mail.automation import (
+    chats_daily,
     directory_hourly,
     mailbox_partitions,
     mailboxes_hourly,
+    sync_chats,
     sync_directory,
     sync_mailboxes,
     sync_teams,
-    teams_hourly,
+    teams_daily,
 )
 from pipelines.resources import GraphResource, WarehouseResource
 
@@ -20,8 +22,8 @@ defs = dg.Definitions(
     # Every table of the sync plan is an asset of its group's family (pipelines/defs/families.py).
     assets=[users, *FAMILIES.values()],
     asset_checks=[users_have_unique_ids, live_messages_have_live_folders, *UNIQUE_KEY_CHECKS.values()],
-    jobs=[sync_directory, sync_mailboxes, sync_teams],
-    schedules=[directory_hourly, mailboxes_hourly, teams_hourly],
+    jobs=[sync_directory, sync_mailboxes, sync_chats, sync_teams],
+    schedules=[directory_hourly, mailboxes_hourly, chats_daily, teams_daily],
     sensors=[mailbox_partitions],
     resources={"graph": GraphResource(), "warehouse": WarehouseResource()},
     # Each run is one process that paces its own Graph calls; Graph, not CPU, is the bottleneck.

@@ -15,6 +15,7 @@ from pipelines.defs.mailbox_assets import sync_partition_mailboxes, unique_keys_
 from pipelines.defs.metadata import table_metadata
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
+from pipelines.sync.plan import Polling
 from pipelines.sync.streams import PLAN
 from pipelines.sync.tenant import SyncOptions, TenantSync
 
@@ -71,8 +72,13 @@ def tenant_family(group: str, name: str) -> dg.AssetsDefinition:
 
 
 def groups() -> list[tuple[str, bool]]:
-    """(group, partitioned) of every family the plan has, in plan order."""
+    """(group, partitioned) of every family the plan has, in plan order. A family is one multi-asset,
+    so its streams share one cadence."""
     found = {(s.group, PLAN.partitioned(s)): None for s in PLAN.streams.values() if s.name != PARTITION_SOURCE}
+    for group, partitioned in found:
+        if len({PLAN[t].polling for t in family_tables(group, partitioned)}) > 1:
+            raise ValueError(f"sync plan: the {group} streams synced {'per mailbox' if partitioned else 'tenant-wide'} "
+                             "must share one polling cadence")
     return list(found)
 
 
@@ -81,6 +87,12 @@ FAMILIES: dict[tuple[str, bool], dg.AssetsDefinition] = {
                            else tenant_family(group, f"{group}_tenant"))
     for group, partitioned in groups()
 }
+def scheduled(partitioned: bool, polling: Polling) -> tuple[str, ...]:
+    """The tables of the families a job of this partitioning and cadence runs."""
+    return tuple(t for group, p in groups() if p == partitioned for t in family_tables(group, p)
+                 if PLAN[t].polling is polling)
+
+
 MAILBOX_ASSETS = tuple(t for group, partitioned in groups() if partitioned for t in family_tables(group, True))
 TENANT_ASSETS = tuple(t for group, partitioned in groups() if not partitioned for t in family_tables(group, False))
 UNIQUE_KEY_CHECKS = {t: unique_keys_check(t) for t in (*MAILBOX_ASSETS, *TENANT_ASSETS)}

@@ -36,6 +36,13 @@ class Root(Enum):
     CHAT = "chat"
 
 
+class Polling(Enum):
+    """The schedule a stream's Dagster job runs on."""
+
+    HOURLY = "hourly"
+    DAILY = "daily"
+
+
 class Removal(Enum):
     """How a feed says an item is gone."""
 
@@ -70,6 +77,9 @@ class StreamSpec:
     parent: Parent | None = None
     group: str = ""  # the Dagster asset group (and README family): directory, mail, calendar, files, teams
     description: str = ""  # the asset's text in Dagster's UI
+    # How often a schedule may poll it. Teams allows polling a resource for changes once a day
+    # (resources/teams-api-overview.md, "Polling requirements"); a sync someone asks for is not polling.
+    polling: Polling = Polling.HOURLY
     # (scope field, column): how a stored row shows which scope it belongs to, where the column is not
     # the scope field itself (a message's folder is its parent_folder_id, a drive's user its owner).
     scope_columns: tuple[tuple[str, str], ...] = ()

@@ -7,7 +7,7 @@ the CLI's table list, the Dagster assets and the README's table list all read `P
 
 from __future__ import annotations
 
-from pipelines.sync.plan import Kind, Parent, Plan, Removal, Root, StreamSpec
+from pipelines.sync.plan import Kind, Parent, Plan, Polling, Removal, Root, StreamSpec
 
 # -- directory -------------------------------------------------------------------------------------
 
@@ -127,6 +127,7 @@ CHATS = StreamSpec(
     parent=_MAILBOX,
     query="$top=50",  # chat-list.md: at most 50
     page_size=50,
+    polling=Polling.DAILY,
 )
 
 _CHAT = Parent("chats", (("chat_id", "id"),), shared=True)  # a chat is listed by each of its members
@@ -140,6 +141,7 @@ CHAT_MEMBERS = StreamSpec(
     path="/chats/{chat_id}/members",  # no OData options (chat-list-members.md)
     root=Root.CHAT,
     parent=_CHAT,
+    polling=Polling.DAILY,
 )
 
 CHAT_MESSAGES = StreamSpec(
@@ -155,6 +157,7 @@ CHAT_MESSAGES = StreamSpec(
     query="$top=50",  # chat-list-messages.md: at most 50
     removal=Removal.DELETED_DATE_TIME,  # messages are soft-deleted and come back with deletedDateTime
     page_size=50,
+    polling=Polling.DAILY,
 )
 
 # -- Teams: teams and channels ---------------------------------------------------------------------
@@ -167,6 +170,7 @@ TEAMS = StreamSpec(
     kind=Kind.SNAPSHOT,
     path="/teams",
     detail="/teams/{id}",  # the list holds only id, displayName and description (teams-list.md)
+    polling=Polling.DAILY,
 )
 
 _TEAM = Parent("teams", (("team_id", "id"),))
@@ -180,6 +184,7 @@ TEAM_MEMBERS = StreamSpec(
     path="/teams/{team_id}/members",
     root=Root.TEAM,
     parent=_TEAM,
+    polling=Polling.DAILY,
 )
 
 CHANNELS = StreamSpec(
@@ -191,6 +196,7 @@ CHANNELS = StreamSpec(
     path="/teams/{team_id}/allChannels",  # standard, private and shared channels (team-list-allchannels.md)
     root=Root.TEAM,
     parent=_TEAM,
+    polling=Polling.DAILY,
 )
 
 _CHANNEL = Parent("channels", (("team_id", "team_id"), ("channel_id", "id")))
@@ -204,6 +210,7 @@ CHANNEL_MEMBERS = StreamSpec(
     path="/teams/{team_id}/channels/{channel_id}/members",
     root=Root.TEAM,
     parent=_CHANNEL,
+    polling=Polling.DAILY,
 )
 
 CHANNEL_MESSAGES = StreamSpec(
@@ -222,6 +229,7 @@ CHANNEL_MESSAGES = StreamSpec(
     nested="replies",
     removal=Removal.DELETED_DATE_TIME,
     page_size=50,
+    polling=Polling.DAILY,
 )
 
 PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, CALENDARS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,

@@ -3,20 +3,27 @@
 
 import dagster as dg
 
-from pipelines.defs.families import MAILBOX_ASSETS, TENANT_ASSETS
+from pipelines.defs.families import scheduled
 from pipelines.partitions import mailboxes
 from pipelines.resources import WarehouseResource
+from pipelines.sync.plan import Polling
 
 BATCH_SIZE = 25  # mailboxes per run: amortises run start-up without one run per mailbox
 
+# Jobs by cadence (the plan's `polling`): Teams data may be polled once a day, the rest hourly.
 sync_mailboxes = dg.define_asset_job(
-    "sync_mailboxes", selection=dg.AssetSelection.assets(*MAILBOX_ASSETS),
+    "sync_mailboxes", selection=dg.AssetSelection.assets(*scheduled(partitioned=True, polling=Polling.HOURLY)),
     partitions_def=mailboxes,
-    description="Every table synced per mailbox (mail, calendar, files, chats) for a batch of mailboxes "
-                "(one partition range per run).",
+    description="Mail, calendar and files of a batch of mailboxes (one partition range per run), hourly.",
 )
-sync_teams = dg.define_asset_job("sync_teams", selection=dg.AssetSelection.assets(*TENANT_ASSETS),
-                                 description="Every team, its members, channels, channel members and messages.")
+sync_chats = dg.define_asset_job(
+    "sync_chats", selection=dg.AssetSelection.assets(*scheduled(partitioned=True, polling=Polling.DAILY)),
+    partitions_def=mailboxes,
+    description="The chats of a batch of mailboxes, their members and messages, daily (Teams' polling rule).",
+)
+sync_teams = dg.define_asset_job(
+    "sync_teams", selection=dg.AssetSelection.assets(*scheduled(partitioned=False, polling=Polling.DAILY)),
+    description="Every team, its members, channels, channel members and messages, daily (Teams' polling rule).")
 sync_directory = dg.define_asset_job("sync_directory", selection=dg.AssetSelection.assets("users"),
                                      description="The tenant's users.")
 
@@ -51,15 +58,26 @@ def batched_run_requests(keys: list[str], batch_size: int = BATCH_SIZE) -> list[
     return requests
 
 
-@dg.schedule(job=sync_mailboxes, cron_schedule="15 * * * *", description="Hourly incremental mail sync.")
-def mailboxes_hourly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+def _mailbox_batches(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
     keys = list(context.instance.get_dynamic_partitions(mailboxes.name))
     if not keys:
         return dg.SkipReason("no mailbox partitions yet: sync users first")
     return batched_run_requests(keys)
 
 
-teams_hourly = dg.ScheduleDefinition(job=sync_teams, cron_schedule="35 * * * *",
-                                     description="Hourly incremental Teams sync (teams and channels).")
+@dg.schedule(job=sync_mailboxes, cron_schedule="15 * * * *", description="Hourly incremental mail sync.")
+def mailboxes_hourly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    return _mailbox_batches(context)
+
+
+@dg.schedule(job=sync_chats, cron_schedule="45 2 * * *",
+             description="Daily incremental chat sync (Teams allows polling for changes once a day).")
+def chats_daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    return _mailbox_batches(context)
+
+
+teams_daily = dg.ScheduleDefinition(job=sync_teams, cron_schedule="35 2 * * *",
+                                    description="Daily incremental Teams sync (teams and channels; Teams allows "
+                                                "polling for changes once a day).")
 directory_hourly = dg.ScheduleDefinition(job=sync_directory, cron_schedule="5 * * * *",
                                          description="Hourly incremental directory sync.")
