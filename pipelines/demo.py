@@ -17,6 +17,8 @@ from connectors.simulator import content
 from connectors.simulator.server import Simulator
 from connectors.simulator.tenant import TenantConfig
 from pipelines.reporting import print_summary
+from pipelines.sync.plan import Kind
+from pipelines.sync.streams import PLAN
 from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
 from warehouse import Warehouse
 
@@ -50,12 +52,14 @@ class Demo:
             full = self._sync(sim, "1. Full sync")
             changed = self._change_tenant(sim)
             say(f"\n2. Meanwhile in the tenant: {changed}")
-            incremental = self._sync(sim, "3. Incremental sync (delta links only)")
+            incremental = self._sync(sim, "3. Incremental sync (delta links and watermarks)")
             received = sum(s.items for s in incremental.streams.values())
-            calls = sum(s.pages for s in incremental.streams.values())
+            calls = {kind: sum(s.pages for name, s in incremental.streams.items() if PLAN[name].kind is kind)
+                     for kind in Kind}
             say(f"   it received {received:,} items instead of {sum(s.items for s in full.streams.values()):,}: "
-                f"{calls} delta calls (the user list, each mailbox's folder list, each mail folder, calendar "
-                f"and drive) carrying only what changed, "
+                f"{calls[Kind.DELTA]} delta calls and {calls[Kind.WATERMARK]} chat watermark calls carrying only "
+                f"what changed, and {calls[Kind.SNAPSHOT] + calls[Kind.SINGLE]} reads of lists Graph has no delta "
+                f"for (chats, members, channels, calendars; unchanged rows are left as they are), "
                 f"sent together in {incremental.requests} HTTP requests ($batch)")
             self._check_exact(sim)
         self._show_queries()
@@ -95,8 +99,15 @@ class Demo:
         sim.control("create_folder", user=users[0], name="Demo follow-ups", parent="inbox")
         sim.control("update_user", user=users[1], fields={"jobTitle": "Head of Demos"})
         sim.control("create_event", user=users[2], fields={"subject": "Demo review"})
+        chat = sorted(sim.control("chats_state", user=users[0]))[0]
+        sim.control("post_chat_message", chat=chat, text="Demo: lunch at noon?")
+        teams = sim.control("teams_state")
+        team = sorted(teams)[0]
+        channel = sorted(teams[team]["channels"])[0]
+        post = sorted(teams[team]["channels"][channel]["messages"])[-1]
+        sim.control("post_channel_reply", team=team, channel=channel, message=post, text="Demo: agreed")
         return (f"{created} messages received, {edited} edited, {deleted} deleted, {moved} moved, "
-                "1 folder created, 1 user edited, 1 meeting booked")
+                "1 folder created, 1 user edited, 1 meeting booked, 1 chat message and 1 channel reply posted")
 
     def _check_exact(self, sim: Simulator) -> None:
         wh = Warehouse(self.db)

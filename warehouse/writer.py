@@ -89,6 +89,9 @@ class PageBatch:
     # The scope's parent is gone (a deleted user, folder, channel): tombstone every live row matching
     # these column values.
     retire: dict[str, str] | None = None
+    # The upserts are whole objects read again whether or not they changed (a snapshot's list): a row
+    # whose stored _raw is the same keeps it and only has its sync marks moved (counted `unchanged`).
+    compare: bool = False
 
 
 @dataclass
@@ -100,6 +103,7 @@ class ApplyCounts:
     updated: int = 0  # includes revived
     tombstoned: int = 0  # by removals and by sweeps
     revived: int = 0  # updated rows that had _deleted_at set
+    unchanged: int = 0  # upserts equal to the stored row (PageBatch.compare): not rewritten, not counted above
     seq: int = 0  # the commit's number (see Warehouse.read_seq); 0 when not from one commit
     by_table: dict[str, ApplyCounts] = field(default_factory=dict)
 
@@ -110,6 +114,7 @@ class ApplyCounts:
             target.updated += other.updated
             target.tombstoned += other.tombstoned
             target.revived += other.revived
+            target.unchanged += other.unchanged
 
 
 def to_utc_naive(moment: datetime) -> datetime:
@@ -394,6 +399,7 @@ class _Row:
     scope_values: dict[str, str]
     item: dict[str, Any]
     partial: bool
+    compare: bool = False
 
 
 def _plan(batches: list[PageBatch]) -> tuple[dict[str, list[_Row]], list[list[str]]]:
@@ -413,10 +419,10 @@ def _plan(batches: list[PageBatch]) -> tuple[dict[str, list[_Row]], list[list[st
         for item in batch.upserts:
             key = (*stream, item["id"])
             previous = last_op.pop(key, None)
-            row = _Row(batch.scope_values, item, item["id"] in batch.partial_ids)
+            row = _Row(batch.scope_values, item, item["id"] in batch.partial_ids, batch.compare)
             if previous is not None and previous[1] is not None:
                 earlier = previous[1]  # the same stream wrote this id twice in one call: merge in order
-                row = _Row(row.scope_values, {**earlier.item, **item}, earlier.partial and row.partial)
+                row = _Row(row.scope_values, {**earlier.item, **item}, earlier.partial and row.partial, row.compare)
             last_op[key] = (index, row)
         for item_id in batch.removals:
             last_op.pop((*stream, item_id), None)
@@ -478,6 +484,7 @@ def _stage_upserts(spec: TableSpec, rows: list[_Row], raw: list[bytes]) -> pa.Ta
     columns["id"] = arrow.strings([row.item["id"] for row in rows])
     columns["_raw"] = arrow.encoded_strings(raw)
     columns["_partial"] = arrow.bools([row.partial for row in rows])
+    columns["_compare"] = arrow.bools([row.compare for row in rows])
     # Later duplicates win, like Graph's own ordering within a delta round.
     columns["_seq"] = arrow.int64s(range(len(rows)))
     return arrow.table(columns)
@@ -495,9 +502,11 @@ def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_
     connection.register(_STAGE, stage)
     try:
         _create_keys_table(connection, spec)
-        inserted, updated, revived = connection.execute(
-            f"SELECT count(*) FILTER (NOT _existed), count(*) FILTER (_existed), count(*) FILTER (_was_deleted) "
-            f"FROM {_KEYS}"
+        if any(row.compare for row in rows):
+            _mark_unchanged(connection, spec, now, seq)
+        inserted, updated, revived, unchanged = connection.execute(
+            f"SELECT count(*) FILTER (NOT _existed), count(*) FILTER (_existed AND NOT _same), "
+            f"count(*) FILTER (_was_deleted), count(*) FILTER (_same) FROM {_KEYS}"
         ).fetchall()[0]
         # Partial upserts merge into stored rows only; a full round's batches (most rows) have none,
         # and skipping the lookup that would find nothing saves a quarter of a full sync's writes.
@@ -510,14 +519,15 @@ def _upsert(connection: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[_
         connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {_MERGED} AS "
             f"SELECT {', '.join('k.' + ident(c) for c in spec.key_columns)}, k._existed, s._raw::JSON AS _raw "
-            f"FROM {_STAGE} AS s JOIN {_KEYS} AS k ON k._seq = s._seq"
+            f"FROM {_STAGE} AS s JOIN {_KEYS} AS k ON k._seq = s._seq WHERE NOT k._same"
         )
         _replace_rows(connection, spec, now, seq, stored=updated > 0)
     finally:
         connection.execute(f"DROP VIEW IF EXISTS {_MERGED}")
         connection.execute(f"DROP TABLE IF EXISTS {_KEYS}")
         connection.unregister(_STAGE)
-    return ApplyCounts(upserted=inserted + updated, inserted=inserted, updated=updated, revived=revived)
+    return ApplyCounts(upserted=inserted + updated, inserted=inserted, updated=updated, revived=revived,
+                       unchanged=unchanged)
 
 
 def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -530,12 +540,24 @@ def _create_keys_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -
     keys = [ident(k) for k in spec.key_columns]
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {_KEYS} AS "
-        f"SELECT {', '.join('s.' + k for k in keys)}, s._seq, s._partial, "
-        f"t.id IS NOT NULL AS _existed, t._deleted_at IS NOT NULL AS _was_deleted "
-        f"FROM (SELECT {', '.join(keys)}, _seq, _partial FROM {_STAGE} "
+        f"SELECT {', '.join('s.' + k for k in keys)}, s._seq, s._partial, s._compare, "
+        f"t.id IS NOT NULL AS _existed, t._deleted_at IS NOT NULL AS _was_deleted, false AS _same "
+        f"FROM (SELECT {', '.join(keys)}, _seq, _partial, _compare FROM {_STAGE} "
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY _seq DESC) = 1) AS s "
         f"LEFT JOIN {ident(spec.name)} AS t ON {_key_match(spec, 's')}"
     )
+
+
+def _mark_unchanged(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: datetime, seq: int) -> None:
+    """Live stored rows whose ``_raw`` equals the new object's text: flagged ``_same`` in the keys
+    table (they are not rewritten) and given this commit's sync marks, which a sweep reads."""
+    connection.execute(
+        f"UPDATE {_KEYS} AS k SET _same = true FROM {_STAGE} AS s, {ident(spec.name)} AS t "
+        f"WHERE s._seq = k._seq AND k._compare AND k._existed AND NOT k._was_deleted AND {_key_match(spec, 'k')} "
+        "AND t._raw::VARCHAR = s._raw")
+    connection.execute(
+        f"UPDATE {ident(spec.name)} AS t SET _synced_seq = $seq, _synced_at = $now FROM {_KEYS} AS k "
+        f"WHERE k._same AND {_key_match(spec, 'k')}", {"seq": seq, "now": now})
 
 
 def _stored_raw_of_partials(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> dict[int, dict[str, Any]]:
@@ -577,7 +599,8 @@ def _replace_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, now: d
                                                   "_synced_seq"])
     if stored:
         connection.execute(
-            f"DELETE FROM {ident(spec.name)} AS t USING {_KEYS} AS k WHERE k._existed AND {_key_match(spec, 'k')}")
+            f"DELETE FROM {ident(spec.name)} AS t USING {_KEYS} AS k "
+            f"WHERE k._existed AND NOT k._same AND {_key_match(spec, 'k')}")
     connection.execute(
         f"INSERT INTO {ident(spec.name)} ({target_columns}) "
         f"SELECT {flattened}, _raw, $now, NULL, $seq FROM {from_clause}",

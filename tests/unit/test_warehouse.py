@@ -359,3 +359,18 @@ def test_rows_replaced_several_times_in_one_transaction(wh: Warehouse, monkeypat
     assert (count, distinct) == (2, 2)
     assert {k: v["subject"] for k, v in rows(wh).items()} == {"m0": "v2", "m1": "v2"}
     assert all(v["_synced_at"].to_pydatetime() == at(2).replace(tzinfo=None) for v in rows(wh).values())
+
+
+def test_a_compared_upsert_equal_to_the_stored_row_only_moves_its_sync_marks(wh: Warehouse) -> None:
+    def team_batch(items: list[dict], sweep: bool = False, seq: int | None = None) -> PageBatch:
+        return PageBatch("teams", {}, items, set(), [], None,
+                         StreamState("teams", "", None, "delta", at(0) if sweep else None, at(0), seq),
+                         sweep_unseen={} if sweep else None, compare=True)
+
+    first = wh.apply([team_batch([{"id": "t1", "displayName": "A"}, {"id": "t2", "displayName": "B"}])], at(1))
+    assert first.inserted == 2
+    again = wh.apply([team_batch([{"id": "t1", "displayName": "A"}, {"id": "t2", "displayName": "B2"}],
+                                 sweep=True, seq=first.seq + 1)], at(2))
+    assert (again.unchanged, again.updated, again.tombstoned) == (1, 1, 0), "the equal row is kept, not swept"
+    rows = wh.query_rows("SELECT id, display_name, _synced_seq FROM teams ORDER BY id")
+    assert rows == [("t1", "A", again.seq), ("t2", "B2", again.seq)]
