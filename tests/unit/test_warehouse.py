@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import warehouse.writer
+import warehouse.apply
 from warehouse import PageBatch, StreamState, Warehouse, WarehouseError
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -246,7 +246,7 @@ def test_failure_mid_apply_stores_neither_rows_nor_state(wh: Warehouse, monkeypa
     def fail(*_args: Any) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(warehouse.writer, "_store_states", fail)
+    monkeypatch.setattr(warehouse.apply, "_store_states", fail)
     batch = messages_batch([message("m1", subject="changed"), message("m2")], removals=["m1"])
     batch.state = state(link="https://graph/delta?token=2")
     with pytest.raises(RuntimeError, match="disk on fire"):
@@ -349,7 +349,7 @@ def test_rows_replaced_several_times_in_one_transaction(wh: Warehouse, monkeypat
     # statement, replaced by the second and the third, all inside one transaction, and m0 (stored
     # before) is replaced twice. Each key must end as one row holding the last values.
     wh.apply([messages_batch([message("m0", subject="stored")])], at(1))
-    monkeypatch.setattr(warehouse.writer, "UPSERT_SLICE", 2)
+    monkeypatch.setattr(warehouse.apply, "UPSERT_SLICE", 2)
     batches = [messages_batch([message("m1", subject=f"v{i}"), message("m0", subject=f"v{i}")]) for i in range(3)]
     # Distinct streams (folders) so the engine-side collapse by id does not merge them first.
     batches = [replace(b, state=state(scope=f"u1/f{i}")) for i, b in enumerate(batches)]

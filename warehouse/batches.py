@@ -1,0 +1,105 @@
+"""What the sync engine hands the warehouse: a stream's state, a batch of changes, and the counts.
+
+Timestamps: aware datetimes are converted to naive UTC for storage (see :func:`to_utc_naive`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from models import TABLES
+from warehouse.errors import WarehouseError
+
+LINK_KINDS = ("next", "delta", "watermark")
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """One row of ``_sync_state``, key (stream, scope)."""
+
+    stream: str  # e.g. "messages"
+    scope: str  # e.g. "<user-id>/<folder-id>"; "" for tenant-wide streams
+    link: str | None  # the URL to call next: a nextLink mid-round, or the deltaLink between rounds
+    link_kind: str  # "next" | "delta"
+    round_started_at: datetime | None  # when the current full enumeration began; None when incremental
+    updated_at: datetime
+    # The first commit number of the current full round (Warehouse.next_seq when it began): its sweep
+    # keeps rows written from that commit on. None in states stored before commits were numbered;
+    # their sweep falls back to comparing _synced_at with round_started_at.
+    round_seq: int | None = None
+
+
+@dataclass
+class PageBatch:
+    """Everything one page (or a few pages) of one stream produced, for :meth:`Warehouse.apply`."""
+
+    table: str  # a key of models.TABLES
+    scope_values: dict[str, str]  # value of every scope column of the table, added to each row
+    upserts: list[dict[str, Any]]  # Graph objects, collapsed by id (last wins); each may be partial
+    partial_ids: set[str]  # ids in upserts that are partial: merged into the stored row
+    removals: list[str]  # ids Graph reported removed (@removed, or a driveItem `deleted` facet)
+    # Tombstone only rows whose column still equals this value: a message moved to another
+    # folder and then reported removed by its old folder's delta must stay live.
+    removal_guard: dict[str, str] | None
+    state: StreamState  # stored in the same transaction
+    # Set on the LAST page of a FULL enumeration: tombstone live rows matching these column values
+    # that the round did not write (_synced_seq < state.round_seq): items gone while no token was held.
+    sweep_unseen: dict[str, str] | None = None
+    # The scope's parent is gone (a deleted user, folder, channel): tombstone every live row matching
+    # these column values.
+    retire: dict[str, str] | None = None
+    # The upserts are whole objects read again whether or not they changed (a snapshot's list): a row
+    # whose stored _raw is the same keeps it and only has its sync marks moved (counted `unchanged`).
+    compare: bool = False
+
+
+@dataclass
+class ApplyCounts:
+    """Row counts of one apply; ``by_table`` holds the same counts per table."""
+
+    upserted: int = 0  # inserted + updated
+    inserted: int = 0
+    updated: int = 0  # includes revived
+    tombstoned: int = 0  # by removals and by sweeps
+    revived: int = 0  # updated rows that had _deleted_at set
+    unchanged: int = 0  # upserts equal to the stored row (PageBatch.compare): not rewritten, not counted above
+    seq: int = 0  # the commit's number (see Warehouse.read_seq); 0 when not from one commit
+    by_table: dict[str, ApplyCounts] = field(default_factory=dict)
+
+    def add(self, table: str, other: ApplyCounts) -> None:
+        for target in (self, self.by_table.setdefault(table, ApplyCounts())):
+            target.upserted += other.upserted
+            target.inserted += other.inserted
+            target.updated += other.updated
+            target.tombstoned += other.tombstoned
+            target.revived += other.revived
+            target.unchanged += other.unchanged
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def validate(batch: PageBatch) -> None:
+    spec = TABLES.get(batch.table)
+    if spec is None:
+        raise WarehouseError(f"unknown table {batch.table!r}")
+    if set(batch.scope_values) != set(spec.scope_columns):
+        raise WarehouseError(
+            f"{batch.table}: scope_values must give exactly {list(spec.scope_columns)}, "
+            f"got {sorted(batch.scope_values)}"
+        )
+    for filters in (batch.removal_guard, batch.sweep_unseen, batch.retire):
+        unknown = set(filters or {}) - set(spec.columns)
+        if unknown:
+            raise WarehouseError(f"{batch.table}: unknown column(s) {sorted(unknown)}")
+    if batch.sweep_unseen is not None and batch.state.round_started_at is None and batch.state.round_seq is None:
+        raise WarehouseError(f"{batch.table}: sweep_unseen needs state.round_started_at")
+    if batch.state.link_kind not in LINK_KINDS:
+        raise WarehouseError(f"link_kind must be one of {LINK_KINDS}, got {batch.state.link_kind!r}")
+    if any(not isinstance(item.get("id"), str) for item in batch.upserts):
+        raise WarehouseError(f"{batch.table}: every upserted object needs a string id")
