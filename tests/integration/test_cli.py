@@ -192,3 +192,12 @@ def test_a_table_the_app_cannot_read_is_named_and_the_rest_is_stored(sim: Simula
     stored = warehouse_teams(db)
     assert not stored["team_members"] and stored["channels"] and stored["channel_messages"]
     assert_exact(sim, db)
+
+
+def test_demo_tells_the_whole_story_and_ends_exact(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "GRAPHSYNC_"))}
+    run = _run(["demo", "--db", str(tmp_path / "demo.duckdb")], env, tmp_path)
+    assert run.returncode == 0, run.stderr
+    for step in ("1. Full sync", "2. Meanwhile in the tenant", "3. Incremental sync", "matches the tenant"):
+        assert step in run.stdout, step
+    assert "chat_messages" in run.stdout and "channel_messages" in run.stdout
