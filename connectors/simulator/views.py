@@ -75,7 +75,8 @@ _LAMBDA = re.compile(r"^(?P<prop>[\w/]+)/any\(\s*(?P<var>\w+)\s*:\s*(?P=var)\s+(
                      r"'(?P<val>(?:[^']|'')*)'\s*\)$", re.IGNORECASE)
 
 
-def _path(obj: Any, prop: str) -> Any:
+def value_at(obj: Any, prop: str) -> Any:
+    """The value at a `/`-separated property path (`from/user/id`), None where it stops."""
     for part in prop.split("/"):
         if not isinstance(obj, dict):
             return None
@@ -161,22 +162,22 @@ def _closing(text: str, start: int) -> int:
 
 def _clause_holds(obj: dict, c: dict) -> bool:
     if c.get("lambda"):
-        values = _path(obj, c["prop"]) or []
+        values = value_at(obj, c["prop"]) or []
         wanted = c["val"].replace("''", "'")
         return any((v == wanted) == (c["op"].lower() == "eq") for v in values)
     if c["fn"]:
-        value = str(_path(obj, c["fprop"]) or "").lower()
+        value = str(value_at(obj, c["fprop"]) or "").lower()
         needle = c["fval"].replace("''", "'").lower()
         return {"startswith": value.startswith, "endswith": value.endswith,
                 "contains": lambda n: n in value}[c["fn"].lower()](needle)
-    return _compare(_path(obj, c["prop"]), c["op"].lower(), _literal(c["val"]))
+    return _compare(value_at(obj, c["prop"]), c["op"].lower(), _literal(c["val"]))
 
 
 def order_key(expression: str | None) -> tuple[Callable[[dict], Any], bool] | None:
     if not expression:
         return None
     prop, _, direction = expression.strip().partition(" ")
-    return (lambda o: (_path(o, prop) is None, _path(o, prop) or "")), direction.strip().lower() == "desc"
+    return (lambda o: (value_at(o, prop) is None, value_at(o, prop) or "")), direction.strip().lower() == "desc"
 
 
 # -- paging ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from connectors.simulator.teams.query import (
     writable,
 )
 from connectors.simulator.teams.seed import add_channel, new_channel_id
-from connectors.simulator.teams.state import Holder, TeamsState, app_sender, require_message, update_item
+from connectors.simulator.teams.state import Holder, OnHolder, TeamsState, app_sender, require_message, update_item
 from connectors.simulator.teams.teams_routes import add_member
 from connectors.simulator.tenant import public
 from connectors.simulator.views import page_size, select
@@ -36,14 +36,7 @@ def delta_window_start() -> datetime:
     return months_before(content.EPOCH, DELTA_WINDOW_MONTHS)
 
 
-class ChannelRoutes:
-    def __init__(self, holder: Holder) -> None:
-        self.holder = holder
-
-    @property
-    def state(self) -> TeamsState:
-        return self.holder.state
-
+class ChannelRoutes(OnHolder):
     def register(self, r: Router) -> None:
         t, c = "/teams/{team}", "/teams/{team}/channels/{channel}"
         r.add("GET", f"{t}/channels", self.list_channels)

@@ -29,7 +29,13 @@ from connectors.simulator.teams.query import (
     writable,
 )
 from connectors.simulator.teams.seed import chat_state
-from connectors.simulator.teams.state import ChatState, Holder, TeamsState, app_sender, require_message, update_item
+from connectors.simulator.teams.state import (
+    ChatState,
+    OnHolder,
+    app_sender,
+    require_message,
+    update_item,
+)
 from connectors.simulator.teams.teams_routes import add_members
 from connectors.simulator.tenant import public
 from connectors.simulator.views import select
@@ -38,14 +44,7 @@ _CHAT_EXPANDS = {"members", "lastMessagePreview"}
 _CHAT_ORDER = "lastMessagePreview/createdDateTime desc"  # chat-list.md: the only supported $orderby
 
 
-class ChatRoutes:
-    def __init__(self, holder: Holder) -> None:
-        self.holder = holder
-
-    @property
-    def state(self) -> TeamsState:
-        return self.holder.state
-
+class ChatRoutes(OnHolder):
     def register(self, r: Router) -> None:
         ch, uch = "/chats/{chat}", "/users/{user}/chats/{chat}"
         r.add("GET", "/chats", self.list_chats)

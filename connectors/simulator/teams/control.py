@@ -16,7 +16,7 @@ from connectors.simulator.http import ApiError
 from connectors.simulator.teams.channels import delete_channel, delta_window_start, validate_new_channel
 from connectors.simulator.teams.model import iso_ms, member_id
 from connectors.simulator.teams.seed import add_channel, new_channel_id
-from connectors.simulator.teams.state import Holder, TeamsState, Thread, require_message
+from connectors.simulator.teams.state import OnHolder, Thread, require_message
 from connectors.simulator.teams.teams_routes import add_member
 from connectors.simulator.tenant import public
 
@@ -25,14 +25,7 @@ def _html(text: str) -> dict:
     return {"body": {"contentType": "html", "content": f"<p>{text}</p>"}}
 
 
-class TeamsControl:
-    def __init__(self, holder: Holder) -> None:
-        self.holder = holder
-
-    @property
-    def state(self) -> TeamsState:
-        return self.holder.state
-
+class TeamsControl(OnHolder):
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {name.removeprefix("op_"): getattr(self, name) for name in dir(self) if name.startswith("op_")}
 

@@ -21,6 +21,7 @@ from connectors.simulator.views import (
     skiptoken,
     skiptoken_position,
     teams_limits,
+    value_at,
 )
 
 _BIND_USER = re.compile(r"users\('([^']+)'\)", re.IGNORECASE)
@@ -228,14 +229,7 @@ def _comparison(clause: str) -> Predicate:
         return time_predicate([(prop, op, raw)])
     if prop in _ALL_MESSAGES_PROPS and op in ("eq", "ne"):
         wanted = raw[1:-1].replace("''", "'") if raw.startswith("'") else raw
-        return lambda m: (_path(m, prop) == wanted) == (op == "eq")
+        return lambda m: (value_at(m, prop) == wanted) == (op == "eq")
     raise bad_request(f"Invalid filter clause: {clause}. getAllMessages filters on lastModifiedDateTime gt/lt and "
                       f"on {', '.join(sorted(_ALL_MESSAGES_PROPS))} eq/ne.")
 
-
-def _path(obj: Any, prop: str) -> Any:
-    for part in prop.split("/"):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj

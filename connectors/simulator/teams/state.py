@@ -109,6 +109,17 @@ class Holder(Protocol):
     def state(self) -> TeamsState: ...
 
 
+class OnHolder:
+    """Base of the route and control classes: they read the Teams state through the holder."""
+
+    def __init__(self, holder: Holder) -> None:
+        self.holder = holder
+
+    @property
+    def state(self) -> TeamsState:
+        return self.holder.state
+
+
 def require_message(thread: Thread, mid: str) -> Item:
     item = thread.store.get(mid)
     if item is None:

@@ -19,7 +19,7 @@ from connectors.simulator.teams.model import (
 )
 from connectors.simulator.teams.query import bind_target, bound_user, page, writable
 from connectors.simulator.teams.seed import add_channel
-from connectors.simulator.teams.state import Holder, Store, TeamsState, TeamState, empty_store, update_item
+from connectors.simulator.teams.state import Holder, OnHolder, Store, TeamState, empty_store, update_item
 from connectors.simulator.tenant import public
 from connectors.simulator.views import directory_limits, select
 
@@ -29,14 +29,7 @@ _TEAM_WRITABLE = {"displayName", "description", "visibility", "classification", 
 _TEAM_LIST_FIELDS = ("id", "displayName", "description")
 
 
-class TeamRoutes:
-    def __init__(self, holder: Holder) -> None:
-        self.holder = holder
-
-    @property
-    def state(self) -> TeamsState:
-        return self.holder.state
-
+class TeamRoutes(OnHolder):
     def register(self, r: Router) -> None:
         t = "/teams/{team}"
         r.add("GET", "/teams", self.list_teams)
