@@ -298,8 +298,8 @@ def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, column
     """Tombstone live rows a full round did not see (written before the round's first commit), and
     every live row of a retired scope, for all the rounds that ended in this apply, in one UPDATE."""
     staged, condition = _staged_match(list(columns), [row[:-2] for row in sweeps])
-    bounds = pa.table({"keep_seq": pa.array([row[-2] for row in sweeps], pa.int64()),
-                       "keep_at": arrow.timestamps([row[-1] for row in sweeps])})
+    bounds = arrow.table({"keep_seq": arrow.int64s([row[-2] for row in sweeps]),
+                          "keep_at": arrow.timestamps([row[-1] for row in sweeps])})
     for name in staged.column_names:  # a tenant-wide table's sweep matches no column
         bounds = bounds.append_column(name, staged.column(name))
     staged, condition = bounds, condition or "true"
@@ -337,7 +337,7 @@ def _store_states(connection: duckdb.DuckDBPyConnection, states: list[StreamStat
             "round_started_at": arrow.timestamps(
                 [to_utc_naive(s.round_started_at) if s.round_started_at else None for s in rows]),
             "updated_at": arrow.timestamps([to_utc_naive(s.updated_at) for s in rows]),
-            "round_seq": pa.array([s.round_seq for s in rows], pa.int64()),
+            "round_seq": arrow.int64s([s.round_seq for s in rows]),
         }
     )
     connection.register(_STATES, staged)

@@ -44,9 +44,10 @@ def strings(values: Sequence[str | None]) -> pa.Array:
     return encoded_strings([value.encode() if value is not None else None for value in values])
 
 
-def int64s(values: Sequence[int]) -> pa.Array:
-    data = np.fromiter(values, dtype=np.int64, count=len(values))
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(data)])
+def int64s(values: Sequence[int | None]) -> pa.Array:
+    data = np.fromiter((0 if value is None else value for value in values), dtype=np.int64, count=len(values))
+    validity, nulls = _validity(values)
+    return pa.Array.from_buffers(pa.int64(), len(values), [validity, pa.py_buffer(data)], nulls)
 
 
 def bools(values: Sequence[bool]) -> pa.Array:

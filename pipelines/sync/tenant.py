@@ -28,7 +28,6 @@ from pipelines.sync.writer import BatchWriter
 from warehouse import StreamState, Warehouse
 
 ALL_TABLES = PLAN.tables
-MAILBOX_TABLES = tuple(PLAN[name].table for name in PLAN.streams if PLAN[name].root is not Root.TENANT)
 
 @dataclass
 class SyncOptions:
@@ -43,8 +42,9 @@ class SyncOptions:
     # ran no faster and held ~16 MB more at 100k messages.
     mailboxes_at_once: int = 50
     first_syncs_at_once: int = 16
-    # Streams of one mailbox (team, chat) in flight at once: Outlook allows 4 concurrent requests per mailbox.
-    folders_at_once: int = 4
+    # Stream rounds of one mailbox (team, chat) in flight at once: Outlook allows 4 concurrent requests
+    # per mailbox, and Teams at most 4 per second per team or channel.
+    requests_at_once: int = 4
     page_size: int | None = None  # override every stream's odata.maxpagesize (tests use small pages)
     # Memory stays flat whatever the tenant's size: streams reserve room before each page, so at most
     # about `held_items` items received from Graph are parsed, waiting or being written at once. A
@@ -194,7 +194,7 @@ class TenantSync:
 
     async def _sync_instance(self, key: str, walk: _Walk, root: Root, entries: list[tuple[StreamSpec, Scope]]) -> None:
         """One mailbox, team or chat, let in by its root's gates: its streams, and theirs below."""
-        in_flight = asyncio.Semaphore(self.options.folders_at_once)
+        in_flight = asyncio.Semaphore(self.options.requests_at_once)
         label = key if root is Root.MAILBOX else f"{root.value} {key}"
         try:
             await asyncio.gather(*(walk.stream(spec, scope, in_flight, label) for spec, scope in entries))
@@ -245,7 +245,7 @@ class _Walk:
         self.selected = self.book.selected
 
     async def run(self) -> None:
-        in_flight = asyncio.Semaphore(self.sync.options.folders_at_once)
+        in_flight = asyncio.Semaphore(self.sync.options.requests_at_once)
         roots = [PLAN[name] for name in self.selected if PLAN[name].parent is None]
         # Tenant-wide parents not asked for (users when only messages are synced) give their stored rows.
         stored = {s.parent.stream for s in map(PLAN.__getitem__, self.selected) if s.parent} - set(self.selected)

@@ -201,3 +201,18 @@ def test_demo_tells_the_whole_story_and_ends_exact(tmp_path: Path) -> None:
     for step in ("1. Full sync", "2. Meanwhile in the tenant", "3. Incremental sync", "matches the tenant"):
         assert step in run.stdout, step
     assert "chat_messages" in run.stdout and "channel_messages" in run.stdout
+
+
+def test_a_whole_sync_imports_no_pandas(sim: Simulator, tmp_path: Path) -> None:
+    # pa.array() imports pandas on first use (~0.5 s and ~50 MB per sync process): staging goes through
+    # warehouse.arrow instead, on every path a sync takes (upserts, sweeps, retirements, states).
+    script = ("import runpy, sys; sys.argv = ['graphsync', 'sync', '--quiet']\n"
+              "try:\n    runpy.run_module('pipelines.cli', run_name='__main__')\n"
+              "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+              "print('pandas imported' if 'pandas' in sys.modules else 'no pandas', file=sys.stderr)")
+    db = tmp_path / "wh.duckdb"
+    for _ in range(2):  # a first sync, then an incremental one (snapshots compare, sweeps run)
+        run = subprocess.run([sys.executable, "-c", script], env=_env(sim, db), cwd=tmp_path, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stderr.strip().endswith("no pandas"), run.stderr[-500:]
