@@ -27,6 +27,10 @@ ENV_TOKEN_URL = "GRAPH_TOKEN_URL"
 ENV_API_URL = "GRAPH_API_URL"
 ENV_CA_BUNDLE = "GRAPH_CA_BUNDLE"
 ENV_DB = "GRAPHSYNC_DB"
+ENV_AUTH = "GRAPH_AUTH"
+ENV_TOKEN_CACHE = "GRAPHSYNC_TOKEN_CACHE"
+AUTH_MODES = ("app", "delegated")
+DEFAULT_TOKEN_CACHE = "~/.graphsync/token-cache.json"
 
 
 class SettingsError(ValueError):
@@ -76,6 +80,8 @@ class GraphSettings:
     api_url: str = DEFAULT_API_URL
     ca_bundle: str | None = None
     db_path: str = DEFAULT_DB_PATH
+    auth: str = "app"  # "app" (client credentials) or "delegated" (accounts signed in with `graphsync login`)
+    token_cache: str = DEFAULT_TOKEN_CACHE  # delegated sign-ins (MSAL token cache); never holds the secret
 
     @property
     def authority(self) -> str:
@@ -97,7 +103,9 @@ def load_settings(
 ) -> GraphSettings:
     """Build settings from `env` (default: os.environ) and the `.env` file; `env` wins.
 
-    `require_secret=False` is for delegated (user) auth flows that need no client secret.
+    `GRAPH_AUTH` is `app` when a secret is set and `delegated` otherwise, unless given.
+    `require_secret=False` is for callers that work in either mode (the CLI); with the default, a
+    missing secret is an error unless GRAPH_AUTH=delegated.
     """
     values = _merged_sources(os.environ if env is None else env, dotenv_path)
 
@@ -105,7 +113,13 @@ def load_settings(
     if any(ch.isspace() or ch in "/?#" for ch in tenant_id):
         raise SettingsError(f"{ENV_TENANT_ID} must be a tenant id or domain, not a URL or path")
     client_id = _required(values, ENV_CLIENT_ID)
-    secret_text = _required(values, ENV_CLIENT_SECRET) if require_secret else values.get(ENV_CLIENT_SECRET)
+    auth = (values.get(ENV_AUTH) or "").strip().lower()
+    if auth and auth not in AUTH_MODES:
+        raise SettingsError(f"{ENV_AUTH} must be one of {', '.join(AUTH_MODES)}, not {values[ENV_AUTH]!r}")
+    needs_secret = auth == "app" or (require_secret and auth != "delegated")
+    secret_text = (_required(values, ENV_CLIENT_SECRET) if needs_secret
+                   else (values.get(ENV_CLIENT_SECRET) or "").strip())
+    auth = auth or ("app" if secret_text else "delegated")
 
     token_url = values.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL.format(tenant=tenant_id)
     api_url = (values.get(ENV_API_URL) or DEFAULT_API_URL).rstrip("/")
@@ -123,6 +137,8 @@ def load_settings(
         api_url=api_url,
         ca_bundle=ca_bundle,
         db_path=values.get(ENV_DB) or DEFAULT_DB_PATH,
+        auth=auth,
+        token_cache=values.get(ENV_TOKEN_CACHE) or DEFAULT_TOKEN_CACHE,
     )
 
 

@@ -30,8 +30,8 @@ _DEFAULT_AUTH_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 class TokenProvider(Protocol):
     """Anything that can hand out a bearer token for Graph.
 
-    Implementations: `ClientCredentialsProvider` (app-only); a device-code/delegated provider
-    can be added later with the same two methods.
+    Implementations: `ClientCredentialsProvider` (app-only) and `DelegatedProvider`
+    (connectors/graph/delegated.py: a signed-in account, renewed with its refresh token).
     """
 
     async def token(self) -> str:
@@ -95,25 +95,16 @@ def _timeout_kwarg(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {"timeout": kwargs["timeout"]} if kwargs.get("timeout") is not None else {}
 
 
-class ClientCredentialsProvider:
-    """App-only tokens via MSAL's client-credentials flow, shared by all concurrent requests."""
+class CachingProvider:
+    """A token shared by all concurrent requests, renewed before it expires; subclasses fetch it.
 
-    def __init__(
-        self,
-        settings: GraphSettings,
-        *,
-        http_client: MsalHttpAdapter | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if settings.client_secret is None:
-            raise AuthError("GRAPH_CLIENT_SECRET is not set; app-only authentication needs a client secret")
-        self._settings = settings
-        self._scopes = [settings.scope]
-        self._http = http_client or MsalHttpAdapter(ca_bundle=settings.ca_bundle)
-        self._owns_http = http_client is None
+    `token()` hands out the cached token without a thread hop; one fetch at a time runs in a worker
+    thread (MSAL is synchronous). `invalidate()` after a 401 makes the next fetch bypass MSAL's own
+    cache (`force_refresh`), since Graph may reject a token MSAL still holds as valid (revoked).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        # Built on first use: MSAL's constructor already performs OIDC discovery over the network.
-        self._app: msal.ConfidentialClientApplication | None = None
         self._cached: tuple[str, float] | None = None  # (token, renew-at on our clock)
         self._force_refresh = False
         self._lock: asyncio.Lock | None = None
@@ -139,9 +130,9 @@ class ClientCredentialsProvider:
         self._cached = None
         self._force_refresh = True
 
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+    def _acquire_blocking(self, force_refresh: bool) -> tuple[str, float]:
+        """(access token, seconds it lives), fetched by MSAL; `force_refresh` skips MSAL's cache."""
+        raise NotImplementedError
 
     def _cached_token(self) -> str | None:
         if self._cached is not None and self._clock() < self._cached[1]:
@@ -155,6 +146,31 @@ class ClientCredentialsProvider:
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
+
+
+class ClientCredentialsProvider(CachingProvider):
+    """App-only tokens via MSAL's client-credentials flow, shared by all concurrent requests."""
+
+    def __init__(
+        self,
+        settings: GraphSettings,
+        *,
+        http_client: MsalHttpAdapter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if settings.client_secret is None:
+            raise AuthError("GRAPH_CLIENT_SECRET is not set; app-only authentication needs a client secret")
+        super().__init__(clock)
+        self._settings = settings
+        self._scopes = [settings.scope]
+        self._http = http_client or MsalHttpAdapter(ca_bundle=settings.ca_bundle)
+        self._owns_http = http_client is None
+        # Built on first use: MSAL's constructor already performs OIDC discovery over the network.
+        self._app: msal.ConfidentialClientApplication | None = None
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
 
     def _acquire_blocking(self, force_refresh: bool) -> tuple[str, float]:
         try:

@@ -80,6 +80,10 @@ class StreamSpec:
     # How often a schedule may poll it. Teams allows polling a resource for changes once a day
     # (resources/teams-api-overview.md, "Polling requirements"); a sync someone asks for is not polling.
     polling: Polling = Polling.HOURLY
+    # The least privileged Graph permission that reads it, from its doc page's Permissions table:
+    # granted to the app (app-only) or consented by each signed-in person (delegated).
+    app_permission: str = ""
+    delegated_permission: str = ""
     # (scope field, column): how a stored row shows which scope it belongs to, where the column is not
     # the scope field itself (a message's folder is its parent_folder_id, a drive's user its owner).
     scope_columns: tuple[tuple[str, str], ...] = ()
@@ -180,6 +184,13 @@ class Plan:
     def children(self, name: str, among: Iterable[str] | None = None) -> list[StreamSpec]:
         chosen = set(self.streams) if among is None else set(among)
         return [s for s in self.streams.values() if s.parent and s.parent.stream == name and s.name in chosen]
+
+    def row_columns(self, name: str, among: Iterable[str] | None = None) -> list[str]:
+        """The columns of a stream's rows that name scopes: its own scope's, its id, and those its
+        children (of `among`, default all) take."""
+        spec = self.streams[name]
+        taken = [column for child in self.children(name, among) for _, column in child.parent.fields]  # type: ignore[union-attr]
+        return list(dict.fromkeys([*(column for column, _ in spec.rows_of_scope()), "id", *taken]))
 
     def selection(self, tables: Iterable[str]) -> list[str]:
         """The streams a sync of `tables` runs, parents first: each table's streams and the ancestors

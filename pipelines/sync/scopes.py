@@ -55,10 +55,7 @@ class ScopeBook:
         return book
 
     def needed_columns(self, spec: StreamSpec) -> list[str]:
-        """The parent's columns that name a scope: its own scope's, then those its children take."""
-        own = [column for column, _ in spec.rows_of_scope()]
-        taken = [column for child in self.plan.children(spec.name, self.selected) for _, column in child.parent.fields]  # type: ignore[union-attr]
-        return list(dict.fromkeys([*own, "id", *taken]))
+        return self.plan.row_columns(spec.name, self.selected)
 
     def _read_rows(self, warehouse: Warehouse, spec: StreamSpec) -> dict[str, list[Row]]:
         columns = self.needed_columns(spec)
@@ -110,18 +107,7 @@ class ScopeBook:
         return [row for key in sorted(self.synced.get(stream, set())) for row in scopes.get(key, [])]
 
     def _project(self, spec: StreamSpec, scope: Scope, item: dict[str, Any]) -> Row:
-        table = TABLES[spec.table]
-        from_scope = {column: scope[name] for column, name in spec.rows_of_scope()}
-        row: Row = {"_live": True}
-        for column in self.needed_columns(spec):
-            if column in from_scope:
-                row[column] = from_scope[column]
-                continue
-            value: Any = item
-            for step in table.columns[column].graph_path or (column,):
-                value = value.get(step) if isinstance(value, dict) else None
-            row[column] = value
-        return row
+        return project(spec, scope, item, self.needed_columns(spec))
 
     # -- children ----------------------------------------------------------------------------------
 
@@ -175,3 +161,20 @@ class ScopeBook:
             for child_scope in self.gone(child, rows, []):
                 batches += self.retire(child, child_scope)
         return batches
+
+
+def project(spec: StreamSpec, scope: Scope, item: dict[str, Any], columns: list[str]) -> Row:
+    """A Graph object as a parent row (`columns`: see Plan.row_columns): the stream's scope columns
+    from the scope, the others through the table's Graph paths."""
+    table = TABLES[spec.table]
+    from_scope = {column: scope[name] for column, name in spec.rows_of_scope()}
+    row: Row = {"_live": True}
+    for column in columns:
+        if column in from_scope:
+            row[column] = from_scope[column]
+            continue
+        value: Any = item
+        for step in table.columns[column].graph_path or (column,):
+            value = value.get(step) if isinstance(value, dict) else None
+        row[column] = value
+    return row

@@ -24,6 +24,8 @@ USERS = StreamSpec(
           "officeLocation,mobilePhone,businessPhones,preferredLanguage,accountEnabled,createdDateTime,"
           "usageLocation,companyName,employeeId,city,country",
     page_size=200,
+    app_permission="User.Read.All",
+    delegated_permission="User.Read",
 )
 
 _MAILBOX = Parent("users", (("user_id", "id"),))  # every live user is a mailbox; a deleted one retires all below
@@ -39,6 +41,8 @@ MAIL_FOLDERS = StreamSpec(
     path="/users/{user_id}/mailFolders/delta",
     root=Root.MAILBOX,
     parent=_MAILBOX,
+    app_permission="Mail.Read",  # mailfolder-delta.md
+    delegated_permission="Mail.Read",
 )
 
 MESSAGES = StreamSpec(
@@ -54,6 +58,8 @@ MESSAGES = StreamSpec(
     scope_columns=(("folder_id", "parent_folder_id"),),
     removal_guard=("parent_folder_id", "folder_id"),
     page_size=200,
+    app_permission="Mail.Read",
+    delegated_permission="Mail.Read",
 )
 
 EVENTS = StreamSpec(
@@ -70,6 +76,8 @@ EVENTS = StreamSpec(
     root=Root.MAILBOX,
     parent=_MAILBOX,
     window_days=(365, 365),
+    app_permission="Calendars.Read",
+    delegated_permission="Calendars.Read",
 )
 
 CALENDARS = StreamSpec(
@@ -81,6 +89,8 @@ CALENDARS = StreamSpec(
     path="/users/{user_id}/calendars",
     root=Root.MAILBOX,
     parent=_MAILBOX,
+    app_permission="Calendars.Read",
+    delegated_permission="Calendars.Read",
 )
 
 # -- files -----------------------------------------------------------------------------------------
@@ -95,6 +105,8 @@ DRIVES = StreamSpec(
     root=Root.MAILBOX,
     parent=_MAILBOX,
     scope_columns=(("user_id", "owner_user_id"),),
+    app_permission="Files.Read.All",
+    delegated_permission="Files.Read",
 )
 
 DRIVE_ITEMS = StreamSpec(
@@ -111,6 +123,8 @@ DRIVE_ITEMS = StreamSpec(
     parent=Parent("drives", (("drive_id", "id"),)),
     removal=Removal.DELETED_FACET,
     page_size=200,
+    app_permission="Files.Read.All",
+    delegated_permission="Files.Read",
 )
 
 # -- Teams: chats ----------------------------------------------------------------------------------
@@ -128,6 +142,8 @@ CHATS = StreamSpec(
     query="$top=50",  # chat-list.md: at most 50
     page_size=50,
     polling=Polling.DAILY,
+    app_permission="Chat.ReadBasic.All",
+    delegated_permission="Chat.ReadBasic",
 )
 
 _CHAT = Parent("chats", (("chat_id", "id"),), shared=True)  # a chat is listed by each of its members
@@ -142,6 +158,8 @@ CHAT_MEMBERS = StreamSpec(
     root=Root.CHAT,
     parent=_CHAT,
     polling=Polling.DAILY,
+    app_permission="ChatMember.Read.All",
+    delegated_permission="ChatMember.Read",
 )
 
 CHAT_MESSAGES = StreamSpec(
@@ -158,6 +176,8 @@ CHAT_MESSAGES = StreamSpec(
     removal=Removal.DELETED_DATE_TIME,  # messages are soft-deleted and come back with deletedDateTime
     page_size=50,
     polling=Polling.DAILY,
+    app_permission="Chat.Read.All",
+    delegated_permission="Chat.Read",
 )
 
 # -- Teams: teams and channels ---------------------------------------------------------------------
@@ -171,6 +191,8 @@ TEAMS = StreamSpec(
     path="/teams",
     detail="/teams/{id}",  # the list holds only id, displayName and description (teams-list.md)
     polling=Polling.DAILY,
+    app_permission="Team.ReadBasic.All",
+    delegated_permission="Team.ReadBasic.All",
 )
 
 _TEAM = Parent("teams", (("team_id", "id"),))
@@ -185,6 +207,8 @@ TEAM_MEMBERS = StreamSpec(
     root=Root.TEAM,
     parent=_TEAM,
     polling=Polling.DAILY,
+    app_permission="TeamMember.Read.All",
+    delegated_permission="TeamMember.Read.All",
 )
 
 CHANNELS = StreamSpec(
@@ -197,6 +221,8 @@ CHANNELS = StreamSpec(
     root=Root.TEAM,
     parent=_TEAM,
     polling=Polling.DAILY,
+    app_permission="Channel.ReadBasic.All",
+    delegated_permission="Channel.ReadBasic.All",
 )
 
 _CHANNEL = Parent("channels", (("team_id", "team_id"), ("channel_id", "id")))
@@ -211,6 +237,8 @@ CHANNEL_MEMBERS = StreamSpec(
     root=Root.TEAM,
     parent=_CHANNEL,
     polling=Polling.DAILY,
+    app_permission="ChannelMember.Read.All",
+    delegated_permission="ChannelMember.Read.All",
 )
 
 CHANNEL_MESSAGES = StreamSpec(
@@ -230,6 +258,8 @@ CHANNEL_MESSAGES = StreamSpec(
     removal=Removal.DELETED_DATE_TIME,
     page_size=50,
     polling=Polling.DAILY,
+    app_permission="ChannelMessage.Read.All",
+    delegated_permission="ChannelMessage.Read.All",
 )
 
 PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, CALENDARS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,

@@ -1,0 +1,34 @@
+"""`graphsync check`: one cheap read per table, each table's state, exit 0 only if all are readable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from connectors.simulator.server import Simulator
+from pipelines.sync.tenant import ALL_TABLES
+from tests.integration.test_cli import _env, _run
+
+
+def test_every_table_is_readable_with_every_permission(sim: Simulator, tmp_path: Path) -> None:
+    run = _run(["check", "--json"], _env(sim, tmp_path / "wh.duckdb"), tmp_path)
+    assert run.returncode == 0, run.stderr
+    states = {r["table"]: r["state"] for r in json.loads(run.stdout)}
+    assert states == dict.fromkeys(ALL_TABLES, "readable")
+    assert not (tmp_path / "wh.duckdb").exists(), "check reads Graph only"
+
+
+def test_refused_tables_are_named_with_the_permission_to_grant(sim: Simulator, tmp_path: Path) -> None:
+    # Graph refuses the user's chats and drive, as it does without Chat.ReadBasic.All and Files.Read.All.
+    sim.control("set_faults", rules=[{"status": 403, "path": r"^/users/[^/]+/(chats|drive)$"}])
+    env = _env(sim, tmp_path / "wh.duckdb")
+    run = _run(["check"], env, tmp_path)
+    assert run.returncode == 1
+    lines = {line.split()[0]: line for line in run.stdout.splitlines()[1:]}
+    assert "missing Chat.ReadBasic.All" in lines["chats"] and "missing Files.Read.All" in lines["drives"]
+    assert "not reachable" in lines["chat_messages"] and "not reachable" in lines["drive_items"]
+    assert "readable" in lines["messages"] and "readable" in lines["channel_messages"]
+    error = run.stderr.strip()
+    assert error.count("\n") == 0 and "chats: missing Chat.ReadBasic.All" in error
+    only = _run(["check", "--only", "messages,events", "--json"], env, tmp_path)
+    assert only.returncode == 0 and [r["table"] for r in json.loads(only.stdout)] == ["messages", "events"]
