@@ -30,6 +30,7 @@ from connectors.simulator.http import (
     not_modelled,
     split_path,
 )
+from connectors.simulator.permissions import enforce
 from connectors.simulator.tenant import Tenant
 
 API_ROOT = "/v1.0"
@@ -50,6 +51,8 @@ class JournalEntry:
     mailbox: str | None
     headers: dict[str, str]
     in_batch: bool = False
+    grant_type: str | None = None  # token endpoint entries: the grant ("refresh_token", ...)
+    user: str | None = None  # token endpoint entries: the user the grant was for
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -72,6 +75,15 @@ class Journal:
         while len(self.entries) > self.limit:
             self.entries.popleft()
 
+    def record_grant(self, grant_type: str, status: int, user: str | None) -> None:
+        """A token endpoint request (or a device authorization, grant_type "device_authorization")."""
+        self.seq += 1
+        path = "/oauth2/v2.0/devicecode" if grant_type == "device_authorization" else "/oauth2/v2.0/token"
+        self.entries.append(JournalEntry(self.seq, time.time(), "POST", path, "", status, None, {}, False,
+                                         grant_type, user))
+        while len(self.entries) > self.limit:
+            self.entries.popleft()
+
     def since(self, seq: int = 0) -> list[JournalEntry]:
         return [e for e in self.entries if e.seq > seq]
 
@@ -90,18 +102,28 @@ GRAPH_ROOTS = frozenset(name.lower() for name in (
 
 
 class GraphApp:
-    def __init__(self, tenant: Tenant, faults: FaultInjector | None = None) -> None:
+    def __init__(self, tenant: Tenant, faults: FaultInjector | None = None,
+                 denied: frozenset[str] = frozenset()) -> None:
         self.tenant = tenant
         cfg = tenant.config
-        self.tokens = TokenService(AppRegistration(cfg.tenant_id, cfg.tenant_domain, cfg.client_id, cfg.client_secret))
+        self.tokens = TokenService(AppRegistration(cfg.tenant_id, cfg.tenant_domain, cfg.client_id, cfg.client_secret),
+                                   denied=frozenset(denied))
         self.faults = faults or FaultInjector(cfg.seed)
         self.journal = Journal()
+        self.tokens.on_grant = self.journal.record_grant
+        self.tokens.upn_of = self._upn_of
         self.router = Router()
         from connectors.simulator.areas import register_areas  # late: areas import this module's peers
         from connectors.simulator.control import Control
 
         register_areas(tenant, self.router)
         self.control = Control(self)
+
+    def _upn_of(self, user_id: str) -> str | None:
+        try:
+            return self.tenant.resolve_user(user_id)[1].get("userPrincipalName")
+        except ApiError:
+            return None
 
     # -- ASGI --------------------------------------------------------------------------------------
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -187,15 +209,16 @@ class GraphApp:
         return self._dispatch(req, segments, args)
 
     def _dispatch(self, req: Request, segments: list[str], args: dict[str, str]) -> Response:
-        found = self.router.match(req.method, segments)
+        found = self.router.find(req.method, segments)
         if found is None:
             raise self._unknown_route(req, segments)
         if found is False:
             raise ApiError(405, "Request_BadRequest", f"Specified HTTP method is not allowed for the request "
                                                       f"target: {req.method} {req.path}.")
-        handler, params = found  # type: ignore[misc]
+        route, params = found  # type: ignore[misc]
+        enforce(req.method, "/".join(route.pattern), req.principal)
         req.params = {**params, **args}
-        return handler(req)
+        return route.handler(req)
 
     def _unknown_route(self, req: Request, segments: list[str]) -> ApiError:
         """A path no route serves. Under a top-level segment the simulator serves (users, teams, chats...)

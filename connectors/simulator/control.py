@@ -18,6 +18,7 @@ from connectors.simulator import ids
 from connectors.simulator.faults import FaultRule
 from connectors.simulator.http import ApiError, Response, bad_request, json_response
 from connectors.simulator.mail import mailbox
+from connectors.simulator.permissions import RULES
 from connectors.simulator.tenant import patch_item, public
 
 if TYPE_CHECKING:
@@ -180,8 +181,39 @@ class Control:
         return self.app.tokens.issued
 
     def approve_device_code(self, user_code: str, user: str) -> bool:
+        """Sign in as `user` (id or UPN) and approve a pending device code; False if no such code."""
         user_id, _ = self.tenant.resolve_user(user)
         return self.app.tokens.approve_device_code(user_code, user_id)
+
+    def pending_device_codes(self) -> list[str]:
+        """The user codes of device flows waiting for a sign-in."""
+        return self.app.tokens.pending_device_codes()
+
+    def revoke_refresh_tokens(self, user: str) -> int:
+        """Revoke every refresh token of `user` (revokeSignInSessions): later refresh grants get
+        400 invalid_grant AADSTS50173. Returns how many were revoked."""
+        user_id, _ = self.tenant.resolve_user(user)
+        return self.app.tokens.revoke_refresh_tokens(user_id)
+
+    def idle_refresh_tokens(self, user: str, days: float = 91) -> int:
+        """Age `user`'s refresh tokens as if unused for `days` (> 90: AADSTS700082 on refresh)."""
+        user_id, _ = self.tenant.resolve_user(user)
+        return self.app.tokens.idle_refresh_tokens(user_id, days)
+
+    def set_denied(self, permissions: list[str]) -> list[str]:
+        """Withhold these permissions (roles and scopes) from every token issued from now on;
+        `[]` grants everything again. Tokens already issued keep what they carry."""
+        self.app.tokens.denied = frozenset(permissions)
+        return sorted(self.app.tokens.denied)
+
+    def denied(self) -> list[str]:
+        return sorted(self.app.tokens.denied)
+
+    def permission_table(self) -> list[dict]:
+        """The route -> permission table the simulator enforces (connectors/simulator/permissions.py)."""
+        return [{"methods": sorted(r.methods), "route": r.glob, "workload": r.need.workload,
+                 "delegated": list(r.need.delegated), "application": list(r.need.application), "doc": r.need.doc}
+                for r in RULES]
 
     def set_faults(self, rules: list[dict]) -> list[dict]:
         self.app.faults.set_rules([FaultRule.from_dict(r) for r in rules])

@@ -46,6 +46,7 @@ class Principal:
     client_id: str
     user_id: str | None  # None for app-only tokens
     expires_at: float
+    permissions: frozenset[str] = frozenset()  # the token's `roles` (app-only) or `scp` (delegated)
 
 
 @dataclass
@@ -189,12 +190,18 @@ class Router:
         return register
 
     def match(self, method: str, segments: list[str]) -> tuple[Handler, dict[str, str]] | None | bool:
-        """(handler, params); False when the path exists under another method; None when unknown.
+        found = self.find(method, segments)
+        if isinstance(found, tuple):
+            return found[0].handler, found[1]
+        return found
+
+    def find(self, method: str, segments: list[str]) -> tuple[Route, dict[str, str]] | None | bool:
+        """(route, params); False when the path exists under another method; None when unknown.
 
         When several patterns match (`/users/delta` and `/users/{user-id}`), the one with more
         literal segments wins, whatever the registration order.
         """
-        best: tuple[int, Handler, dict[str, str]] | None = None
+        best: tuple[int, Route, dict[str, str]] | None = None
         path_known = False
         for route in self._routes:
             params = _match(route.pattern, segments)
@@ -203,7 +210,7 @@ class Router:
             path_known = True
             literals = len(route.pattern) - len(params)
             if route.method == method and (best is None or literals > best[0]):
-                best = (literals, route.handler, params)
+                best = (literals, route, params)
         if best is not None:
             return best[1], best[2]
         return False if path_known else None

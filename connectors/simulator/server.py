@@ -77,6 +77,7 @@ class Simulator:
     state_dir: Path = field(default_factory=lambda: Path(".graphsync/simulator"))
     port: int = 0
     host: str = "127.0.0.1"
+    denied: frozenset[str] | list[str] | tuple[str, ...] = frozenset()  # permissions withheld from tokens
     app: GraphApp = field(init=False)
     endpoints: Endpoints = field(init=False)
     _server: uvicorn.Server | None = field(init=False, default=None)
@@ -85,7 +86,7 @@ class Simulator:
 
     def __post_init__(self) -> None:
         tenant = Tenant(self.config)
-        self.app = GraphApp(tenant, FaultInjector(self.config.seed))
+        self.app = GraphApp(tenant, FaultInjector(self.config.seed), denied=frozenset(self.denied))
 
     @property
     def tenant(self) -> Tenant:

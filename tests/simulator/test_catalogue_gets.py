@@ -35,7 +35,8 @@ def _delegated_token(sim: Simulator, user: str) -> str:
     ep = sim.endpoints
     app = msal.PublicClientApplication(ep.client_id, authority=ep.authority, instance_discovery=False,
                                        http_client=MsalHttpAdapter(ca_bundle=str(ep.ca_path)))
-    flow = app.initiate_device_flow(scopes=[f"{ep.origin}/User.Read"])
+    # .default: every delegated permission configured on the app (the catalogue spans all areas).
+    flow = app.initiate_device_flow(scopes=[f"{ep.origin}/.default"])
     sim.control("approve_device_code", user_code=flow["user_code"], user=user)
     return app.acquire_token_by_device_flow(flow)["access_token"]
 
