@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=42)
     serve.add_argument("--scale", choices=["tiny", "small", "medium", "large", "huge"], default="small")
     serve.add_argument("--state-dir", default=".graphsync/simulator", help="where the CA certificate is written")
+    serve.add_argument("--deny", type=lambda v: [p.strip() for p in v.split(",") if p.strip()], default=[],
+                       metavar="PERMISSION,...", help="withhold these Graph permissions from every token issued")
     serve.set_defaults(handler=run_serve)
     return parser
 
@@ -165,7 +167,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from connectors.simulator.tenant import TenantConfig
 
     config = TenantConfig(seed=args.seed, scale=content.SCALES[args.scale])
-    simulator = Simulator(config, state_dir=Path(args.state_dir), port=args.port)
+    simulator = Simulator(config, state_dir=Path(args.state_dir), port=args.port, denied=frozenset(args.deny))
 
     def announce(endpoints: Endpoints) -> None:
         print(f"# graphsync tenant simulator ({args.scale}, seed {args.seed}); paste into .env:")

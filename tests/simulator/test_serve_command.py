@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from connectors.simulator.grants import read_claims
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -57,3 +59,45 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert run.stderr.strip().startswith("graphsync: error: cannot serve on 127.0.0.1:")
     assert "Traceback" not in run.stderr
+
+
+def test_serve_deny_withholds_permissions_from_tokens(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "simulator", "serve", "--port", str(port),
+                             "--scale", "tiny", "--state-dir", str(tmp_path),
+                             "--deny", "Chat.Read.All,Files.Read.All"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        settings: dict[str, str] = {}
+        assert proc.stdout is not None
+        while "GRAPH_CA_BUNDLE" not in settings:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "simulator exited"
+            key, sep, value = line.strip().partition("=")
+            if sep and not key.startswith("#"):
+                settings[key] = value
+        with httpx.Client(verify=settings["GRAPH_CA_BUNDLE"]) as http:
+            token = http.post(settings["GRAPH_TOKEN_URL"], data={
+                "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
+                "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+            roles = read_claims(token["access_token"])["roles"]
+            assert "Chat.Read.All" not in roles and "Files.Read.All" not in roles and "Mail.Read" in roles
+            auth = {"Authorization": f"Bearer {token['access_token']}"}
+            users = http.get(settings["GRAPH_API_URL"] + "/users", headers=auth).json()["value"]
+            # Chat.ReadBasic.All and Chat.ReadWrite.All still list chats; getAllMessages needs Chat.Read.All
+            # or Chat.ReadWrite.All, so deny the latter too through the control API.
+            http.post(f"https://127.0.0.1:{port}/_sim/control/set_denied",
+                      json={"permissions": ["Chat.Read.All", "Chat.ReadWrite.All", "Files.Read.All",
+                                            "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"]})
+            token = http.post(settings["GRAPH_TOKEN_URL"], data={
+                "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
+                "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+            auth = {"Authorization": f"Bearer {token['access_token']}"}
+            drive = http.get(f"{settings['GRAPH_API_URL']}/users/{users[0]['id']}/drive", headers=auth)
+            chats = http.get(f"{settings['GRAPH_API_URL']}/users/{users[0]['id']}/chats/getAllMessages",
+                             headers=auth)
+        assert drive.status_code == 403 and drive.json()["error"]["code"] == "accessDenied"
+        assert chats.status_code == 403 and chats.json()["error"]["code"] == "Forbidden"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) in (0, -signal.SIGTERM)
