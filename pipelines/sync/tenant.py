@@ -91,8 +91,10 @@ class SyncReport:
     def stream(self, name: str) -> StreamStats:
         return self.streams.setdefault(name, StreamStats())
 
-    def fail(self, label: str, table: str, error: GraphError) -> None:
-        line = f"{table}: {error}"
+    def fail(self, spec: StreamSpec, label: str, error: GraphError) -> None:
+        """Record a table that could not be read; a refusal names the permission to grant."""
+        missing = f"missing {spec.app_permission}: " if error.status == 403 and spec.app_permission else ""
+        line = f"{spec.table}: {missing}{error}"
         self.failed[label] = f"{self.failed[label]}; {line}" if label in self.failed else line
 
 
@@ -275,7 +277,7 @@ class _Walk:
             except GraphError as exc:
                 if _fatal(exc):
                     raise
-                sync.report.fail(label, spec.table, exc)
+                sync.report.fail(spec, label, exc)
                 if has_children and spec.root is Root.TENANT:
                     # The users (teams) could not be read: their stored rows still name the mailboxes.
                     stored = self.book.live_rows(spec.name, run.scope_key)

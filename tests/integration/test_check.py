@@ -7,7 +7,9 @@ from pathlib import Path
 
 from connectors.simulator.server import Simulator
 from pipelines.sync.tenant import ALL_TABLES
+from tests.integration.helpers import assert_exact
 from tests.integration.test_cli import _env, _run
+from warehouse import Warehouse
 
 
 def test_every_table_is_readable_with_every_permission(sim: Simulator, tmp_path: Path) -> None:
@@ -32,3 +34,32 @@ def test_refused_tables_are_named_with_the_permission_to_grant(sim: Simulator, t
     assert error.count("\n") == 0 and "chats: missing Chat.ReadBasic.All" in error
     only = _run(["check", "--only", "messages,events", "--json"], env, tmp_path)
     assert only.returncode == 0 and [r["table"] for r in json.loads(only.stdout)] == ["messages", "events"]
+
+
+def test_withheld_permissions_are_named(sim: Simulator, tmp_path: Path) -> None:
+    # The app was granted neither Chat.Read.All nor Files.Read.All, nor anything above them.
+    sim.control("set_denied", permissions=["Chat.Read.All", "Chat.ReadWrite.All", "Files.Read.All",
+                                           "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"])
+    run = _run(["check", "--json"], _env(sim, tmp_path / "wh.duckdb"), tmp_path)
+    assert run.returncode == 1
+    states = {r["table"]: r["state"] for r in json.loads(run.stdout)}
+    assert states["chat_messages"] == "missing Chat.Read.All"
+    assert states["drives"] == "missing Files.Read.All" and states["drive_items"] == "not reachable"
+    assert {t for t, s in states.items() if s == "readable"} == set(ALL_TABLES) - {"chat_messages", "drives",
+                                                                                   "drive_items"}
+
+
+def test_a_sync_without_some_permissions_stores_the_rest_and_names_what_to_grant(sim: Simulator,
+                                                                                  tmp_path: Path) -> None:
+    sim.control("set_denied", permissions=["Chat.Read.All", "Chat.ReadWrite.All", "Files.Read.All",
+                                           "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"])
+    db = tmp_path / "wh.duckdb"
+    run = _run(["sync", "--quiet"], _env(sim, db), tmp_path)
+    assert run.returncode == 1
+    error = run.stderr.strip()
+    assert error.count("\n") == 0 and "missing Files.Read.All" in error
+    assert_exact(sim, db)  # users, mail folders and messages
+    stored = Warehouse(db).query_rows("SELECT count(*) FROM events WHERE _deleted_at IS NULL")[0][0]
+    assert stored > 0
+    failed = Warehouse(db).query_rows("SELECT error FROM _sync_runs")[0][0]
+    assert "chat_messages: missing Chat.Read.All" in failed and "drives: missing Files.Read.All" in failed

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.graph import AuthError
 from connectors.graph.delegated import DelegatedProvider, PublicClient
 from connectors.settings import load_settings
 from connectors.simulator.server import Simulator
@@ -97,3 +98,27 @@ def test_a_bad_auth_mode_is_named(sim: Simulator, tmp_path: Path, variable: str)
     env = {**_env(sim, tmp_path / "c.json"), variable: "sometimes"}
     run = subprocess.run(GRAPHSYNC + ["accounts"], env=env, capture_output=True, text=True)
     assert run.returncode != 0 and "GRAPH_AUTH must be one of app, delegated" in run.stderr
+
+
+@pytest.mark.parametrize(("fault", "code"), [("revoke_refresh_tokens", "AADSTS50173"),
+                                              ("idle_refresh_tokens", "AADSTS700082")])
+def test_a_refused_refresh_token_names_graphsync_login(sim: Simulator, tmp_path: Path, fault: str, code: str) -> None:
+    cache = tmp_path / "token-cache.json"
+    upn = _upns(sim)[0]
+    assert login(sim, cache, upn).returncode == 0
+    settings = load_settings(_env(sim, cache), dotenv_path=None, require_secret=False)
+    client = PublicClient(settings)
+    try:
+        account = client.account(upn)
+        assert account is not None
+        provider = DelegatedProvider(client, account, delegated_scopes(settings))
+        asyncio.run(provider.token())
+        sim.control(fault, user=upn)
+        provider.invalidate()  # Graph refused the access token: only the refresh token can help now
+        with pytest.raises(AuthError) as refused:
+            asyncio.run(provider.token())
+    finally:
+        client.close()
+    message = str(refused.value)
+    assert f"run `graphsync login --user {upn}`" in message and code in message and "\n" not in message
+    assert client.account(upn) is not None, "the account stays signed in: nothing is lost"
