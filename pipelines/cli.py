@@ -134,6 +134,9 @@ def run_sync(args: argparse.Namespace) -> int:
     if args.db:
         env["GRAPHSYNC_DB"] = args.db
     settings = load_settings(env)
+    if settings.auth == "delegated":
+        raise CommandError("syncing as signed-in accounts (GRAPH_AUTH=delegated) is not in this release yet; "
+                           "set GRAPH_CLIENT_SECRET (and GRAPH_AUTH=app) for app-only sync")
     warehouse = Warehouse(settings.db_path, lock_timeout_s=args.lock_timeout)
     options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size)
     progress = None if args.quiet else _progress_printer()

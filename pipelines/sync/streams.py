@@ -285,5 +285,12 @@ def tables_markdown() -> str:
     return "\n".join(lines)
 
 
+def permissions_markdown() -> str:
+    """The README's least-privilege table: each table's application and delegated permission."""
+    lines = ["| table | application permission | delegated permission |", "|---|---|---|"]
+    lines += [f"| `{s.table}` | `{s.app_permission}` | `{s.delegated_permission}` |" for s in PLAN.streams.values()]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(tables_markdown())
+    print(tables_markdown(), permissions_markdown(), sep="\n\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.sync.plan import Kind, Parent, Plan, StreamSpec
-from pipelines.sync.streams import PLAN, tables_markdown
+from pipelines.sync.streams import PLAN, permissions_markdown, tables_markdown
 from pipelines.sync.tenant import ALL_TABLES
 
 
@@ -39,3 +39,9 @@ def test_the_readme_lists_the_plan() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     block = readme.split("<!-- plan:tables", 1)[1].split("-->", 1)[1].split("<!-- /plan:tables -->", 1)[0]
     assert block.strip() == tables_markdown()
+
+
+def test_the_readme_lists_the_permissions_of_the_plan() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- plan:permissions", 1)[1].split("-->", 1)[1].split("<!-- /plan:permissions -->", 1)[0]
+    assert "\n".join(line.strip() for line in block.strip().splitlines()) == permissions_markdown()
