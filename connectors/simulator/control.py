@@ -47,7 +47,7 @@ class Control:
         query = dict(parse_qsl(raw_query))
         if method == "GET" and path == "/journal":
             since = int(query.get("since", "0"))
-            return json_response({"value": [e.as_dict() for e in self.app.journal.since(since)]})
+            return json_response({"value": self.journal(since, grants=query.get("grants") in ("1", "true"))})
         if method == "POST" and path.startswith("/control/"):
             kwargs = orjson.loads(body) if body else {}
             try:
@@ -229,8 +229,15 @@ class Control:
             setattr(self.app.faults.policy, name, value)
         return asdict(self.app.faults.policy)
 
-    def journal(self, since: int = 0) -> list[dict]:
-        return [e.as_dict() for e in self.app.journal.since(since)]
+    def journal(self, since: int = 0, grants: bool = False) -> list[dict]:
+        """Graph requests after `since`; with `grants=True` the token endpoint's requests too, in
+        order, each with its `grant_type` ("client_credentials", "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code", or "device_authorization" for a new device code)."""
+        return [e.as_dict() for e in self.app.journal.since(since) if grants or e.grant_type is None]
+
+    def token_grants(self, since: int = 0) -> list[dict]:
+        """Only the token endpoint's requests after `since` (see `journal`)."""
+        return [e.as_dict() for e in self.app.journal.since(since) if e.grant_type is not None]
 
     def journal_mark(self) -> int:
         """The journal's current position: pass it to `journal(since=...)` to see only later requests."""

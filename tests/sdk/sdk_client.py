@@ -2,7 +2,8 @@
 
 Runs in its own venv (`make sdk-venv`); prints one JSON object of observations for the pytest side
 (tests/simulator/test_msgraph_sdk.py) to compare with the simulator's state.
-Usage: python sdk_client.py   (GRAPH_* variables in the environment, as `graphsync simulator serve` prints)
+Usage: python sdk_client.py   (GRAPH_* variables in the environment, as `graphsync simulator serve` prints;
+with SDK_DELEGATED_USER set, it signs in as that user with the device code flow and reads /me, /me/messages)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from msgraph.generated.users.item.calendar_view.delta.delta_request_builder impo
 from msgraph.generated.users.item.messages.item.move.move_post_request_body import MovePostRequestBody
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+from msgraph.graph_request_adapter import options as SDK_MIDDLEWARE_OPTIONS
 from msgraph_core import GraphClientFactory
 from msgraph_core.tasks.page_iterator import PageIterator
 
@@ -65,9 +67,47 @@ class ClientCredentialsTokens(AccessTokenProvider):
         return self._hosts
 
 
-def build_client() -> GraphServiceClient:
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=ENV["GRAPH_CA_BUNDLE"]))
-    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(ClientCredentialsTokens()), client=http)
+class DeviceCodeTokens(AccessTokenProvider):
+    """A delegated token from the device code flow. The person who signs in in a browser is the
+    simulator's control call `approve_device_code` here, as SDK_DELEGATED_USER."""
+
+    def __init__(self, scopes: str) -> None:
+        self._token: str | None = None
+        self._scopes = scopes
+        self._hosts = AllowedHostsValidator([urlparse(ENV["GRAPH_API_URL"]).hostname or ""])
+
+    async def get_authorization_token(self, uri: str, additional_authentication_context: dict | None = None) -> str:
+        if self._token is None:
+            origin = "{0.scheme}://{0.netloc}".format(urlparse(ENV["GRAPH_API_URL"]))
+            authority = ENV["GRAPH_TOKEN_URL"].removesuffix("/oauth2/v2.0/token")
+            async with httpx.AsyncClient(verify=ENV["GRAPH_CA_BUNDLE"]) as http:
+                flow = (await http.post(f"{authority}/oauth2/v2.0/devicecode", data={
+                    "client_id": ENV["GRAPH_CLIENT_ID"], "scope": self._scopes})).raise_for_status().json()
+                await http.post(f"{origin}/_sim/control/approve_device_code", json={
+                    "user_code": flow["user_code"], "user": ENV["SDK_DELEGATED_USER"]})
+                while True:
+                    r = await http.post(ENV["GRAPH_TOKEN_URL"], data={
+                        "client_id": ENV["GRAPH_CLIENT_ID"], "device_code": flow["device_code"],
+                        "grant_type": "urn:ietf:params:oauth:grant-type:device_code"})
+                    if r.status_code == 200:
+                        self._token = r.json()["access_token"]
+                        break
+                    if r.json().get("error") != "authorization_pending":
+                        r.raise_for_status()
+                    await asyncio.sleep(flow["interval"])
+        return self._token
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return self._hosts
+
+
+def build_client(tokens: AccessTokenProvider | None = None) -> GraphServiceClient:
+    # The SDK's own middleware options: among them the UrlReplaceHandler that turns its
+    # "/users/me-token-to-replace" URLs into "/me" (msgraph/graph_request_adapter.py).
+    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=ENV["GRAPH_CA_BUNDLE"]),
+                                                             options=SDK_MIDDLEWARE_OPTIONS)
+    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens or ClientCredentialsTokens()),
+                                  client=http)
     adapter.base_url = ENV["GRAPH_API_URL"]
     return GraphServiceClient(request_adapter=adapter)
 
@@ -166,6 +206,18 @@ async def main() -> dict:
     return out
 
 
+async def delegated() -> dict:
+    """`/me` and `/me/messages` with a delegated token (device code flow), paging to the end."""
+    origin = "{0.scheme}://{0.netloc}".format(urlparse(ENV["GRAPH_API_URL"]))
+    client = build_client(DeviceCodeTokens(f"{origin}/User.Read {origin}/Mail.Read offline_access"))
+    me = await client.me.get()
+    page = await client.me.messages.get()
+    ids: list[str] = []
+    iterator = PageIterator(page, client.request_adapter)
+    await iterator.iterate(lambda message: ids.append(message.id) or True)
+    return {"me_id": me.id, "me_upn": me.user_principal_name, "me_message_ids": sorted(ids)}
+
+
 async def teams_and_chats(client: GraphServiceClient, user_id: str, team_id: str) -> dict:
     """Chats, chat members and messages under a user; channels and the channel message delta."""
     out: dict = {"team_id": team_id}
@@ -205,4 +257,4 @@ async def teams_and_chats(client: GraphServiceClient, user_id: str, team_id: str
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main())))
+    print(json.dumps(asyncio.run(delegated() if ENV.get("SDK_DELEGATED_USER") else main())))

@@ -57,3 +57,20 @@ def test_msgraph_sdk_pages_parses_and_writes(sim: Simulator, graph: GraphTestCli
     assert any(m["subject"] == "SDK sendMail" for m in delivered)
     statuses = {(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in sim.control("journal")}
     assert ("POST", "sendMail", 202) in statuses and ("POST", "move", 201) in statuses
+
+
+def test_msgraph_sdk_reads_me_with_a_delegated_device_code_token(sim: Simulator, graph: GraphTestClient) -> None:
+    user = graph.get("/users").json()["value"][0]
+    env = {**os.environ, **sim.endpoints.env(), "SDK_DELEGATED_USER": user["userPrincipalName"]}
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    mark = sim.control("journal_mark")
+    run = subprocess.run([SDK_PYTHON, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["me_id"] == user["id"] and seen["me_upn"] == user["userPrincipalName"]
+    state = sim.control("mailbox_state", user=user["id"])
+    assert len(seen["me_message_ids"]) == len(state["messages"]) > 0
+    grants = [e["grant_type"] for e in sim.control("token_grants", since=mark)]
+    assert grants[0] == "device_authorization" and grants[-1] == "urn:ietf:params:oauth:grant-type:device_code"
+    paths = {e["path"] for e in sim.control("journal", since=mark)}
+    assert f"/users/{user['id']}" in paths and f"/users/{user['id']}/messages" in paths

@@ -155,8 +155,10 @@ def test_refresh_tokens_rotate_and_the_old_one_stays_valid(sim: Simulator, graph
     assert second.json()["refresh_token"] != first["refresh_token"]
     assert "Mail.Read" in read_claims(second.json()["access_token"])["scp"].split()
     assert _refresh(sim, graph.http, first["refresh_token"]).status_code == 200
-    grants = [e["grant_type"] for e in sim.control("journal", since=mark) if e["grant_type"]]
+    grants = [e["grant_type"] for e in sim.control("token_grants", since=mark)]
     assert grants == ["refresh_token", "refresh_token"], "a refresh grant and no new device code"
+    assert [e["grant_type"] for e in sim.control("journal", since=mark, grants=True)] == grants
+    assert not sim.control("journal", since=mark), "the default journal holds Graph requests only"
     more = _refresh(sim, graph.http, second.json()["refresh_token"], f"{origin}/Files.Read")
     assert more.status_code == 400 and "AADSTS65001" in more.json()["error_description"]
 
@@ -170,7 +172,7 @@ def test_revoked_refresh_tokens_are_invalid_grant_aadsts50173(sim: Simulator, gr
     assert r.json()["error"] == "invalid_grant" and r.json()["error_codes"] == [50173]
     assert r.json()["error_description"].startswith("AADSTS50173: The provided grant has expired due to it being "
                                                     "revoked")
-    entry = sim.control("journal")[-1]
+    entry = sim.control("token_grants")[-1]
     assert (entry["grant_type"], entry["status"], entry["user"]) == ("refresh_token", 400, user)
     assert _get(graph.http, sim, "/me", body["access_token"]).status_code == 200, "access tokens live on"
 
@@ -201,5 +203,5 @@ def test_msal_refreshes_silently_with_a_refresh_grant(sim: Simulator, graph: Gra
     result = app.acquire_token_silent(scopes, account=account, force_refresh=True)
     assert result and "access_token" in result, result
     assert _get(graph.http, sim, "/me/messages", result["access_token"]).status_code == 200
-    grants = [e["grant_type"] for e in sim.control("journal", since=mark) if e["grant_type"]]
-    assert grants == ["refresh_token"]
+    grants = [e["grant_type"] for e in sim.control("token_grants", since=mark)]
+    assert grants == ["refresh_token"], "a refresh grant and no new device code"
