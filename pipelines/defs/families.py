@@ -93,6 +93,5 @@ def scheduled(partitioned: bool, polling: Polling) -> tuple[str, ...]:
                  if PLAN[t].polling is polling)
 
 
-MAILBOX_ASSETS = tuple(t for group, partitioned in groups() if partitioned for t in family_tables(group, True))
-TENANT_ASSETS = tuple(t for group, partitioned in groups() if not partitioned for t in family_tables(group, False))
-UNIQUE_KEY_CHECKS = {t: unique_keys_check(t) for t in (*MAILBOX_ASSETS, *TENANT_ASSETS)}
+UNIQUE_KEY_CHECKS = {t: unique_keys_check(t) for group, partitioned in FAMILIES
+                     for t in family_tables(group, partitioned)}

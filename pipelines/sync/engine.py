@@ -74,11 +74,12 @@ class PendingChanges:
 
 
 def is_removed(spec: StreamSpec, item: dict[str, Any]) -> bool:
-    if "@removed" in item or spec.removal is Removal.ANNOTATION:
-        return "@removed" in item
+    """`@removed` in any feed (a deleted channel's posts too), else the stream's own sign."""
+    if "@removed" in item:
+        return True
     if spec.removal is Removal.DELETED_FACET:
         return "deleted" in item
-    return bool(item.get("deletedDateTime"))
+    return spec.removal is Removal.DELETED_DATE_TIME and bool(item.get("deletedDateTime"))
 
 
 @dataclass(frozen=True)

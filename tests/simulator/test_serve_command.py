@@ -19,27 +19,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_prints_env_lines_and_answers(tmp_path: Path) -> None:
+def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str], int]:
+    """`graphsync simulator serve` on a free port, and the KEY=value settings it printed."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "simulator", "serve", "--port", str(port),
-                             "--scale", "tiny", "--state-dir", str(tmp_path)],
+                             "--scale", "tiny", "--state-dir", str(tmp_path), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    settings: dict[str, str] = {}
+    assert proc.stdout is not None
+    while "GRAPH_CA_BUNDLE" not in settings:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else "simulator exited"
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            settings[key] = value
+    return proc, settings, port
+
+
+def _app_token(http: httpx.Client, settings: dict[str, str], port: int) -> dict:
+    return http.post(settings["GRAPH_TOKEN_URL"], data={
+        "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
+        "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+
+
+def test_serve_prints_env_lines_and_answers(tmp_path: Path) -> None:
+    proc, settings, port = _serve(tmp_path)
     try:
-        settings: dict[str, str] = {}
-        assert proc.stdout is not None
-        while "GRAPH_CA_BUNDLE" not in settings:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else "simulator exited"
-            key, sep, value = line.strip().partition("=")
-            if sep and not key.startswith("#"):
-                settings[key] = value
         assert set(settings) == {"GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET", "GRAPH_TOKEN_URL",
                                  "GRAPH_API_URL", "GRAPH_CA_BUNDLE"}
         assert settings["GRAPH_API_URL"] == f"https://127.0.0.1:{port}/v1.0"
         with httpx.Client(verify=settings["GRAPH_CA_BUNDLE"]) as http:
-            token = http.post(settings["GRAPH_TOKEN_URL"], data={
-                "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
-                "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+            token = _app_token(http, settings, port)
             users = http.get(settings["GRAPH_API_URL"] + "/users",
                              headers={"Authorization": f"Bearer {token['access_token']}"})
         assert users.status_code == 200 and len(users.json()["value"]) == 3
@@ -62,24 +72,10 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
 
 
 def test_serve_deny_withholds_permissions_from_tokens(tmp_path: Path) -> None:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "simulator", "serve", "--port", str(port),
-                             "--scale", "tiny", "--state-dir", str(tmp_path),
-                             "--deny", "Chat.Read.All,Files.Read.All"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, settings, port = _serve(tmp_path, "--deny", "Chat.Read.All,Files.Read.All")
     try:
-        settings: dict[str, str] = {}
-        assert proc.stdout is not None
-        while "GRAPH_CA_BUNDLE" not in settings:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else "simulator exited"
-            key, sep, value = line.strip().partition("=")
-            if sep and not key.startswith("#"):
-                settings[key] = value
         with httpx.Client(verify=settings["GRAPH_CA_BUNDLE"]) as http:
-            token = http.post(settings["GRAPH_TOKEN_URL"], data={
-                "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
-                "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+            token = _app_token(http, settings, port)
             roles = read_claims(token["access_token"])["roles"]
             assert "Chat.Read.All" not in roles and "Files.Read.All" not in roles and "Mail.Read" in roles
             auth = {"Authorization": f"Bearer {token['access_token']}"}
@@ -89,9 +85,7 @@ def test_serve_deny_withholds_permissions_from_tokens(tmp_path: Path) -> None:
             http.post(f"https://127.0.0.1:{port}/_sim/control/set_denied",
                       json={"permissions": ["Chat.Read.All", "Chat.ReadWrite.All", "Files.Read.All",
                                             "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"]})
-            token = http.post(settings["GRAPH_TOKEN_URL"], data={
-                "client_id": settings["GRAPH_CLIENT_ID"], "client_secret": settings["GRAPH_CLIENT_SECRET"],
-                "grant_type": "client_credentials", "scope": f"https://127.0.0.1:{port}/.default"}).json()
+            token = _app_token(http, settings, port)
             auth = {"Authorization": f"Bearer {token['access_token']}"}
             drive = http.get(f"{settings['GRAPH_API_URL']}/users/{users[0]['id']}/drive", headers=auth)
             chats = http.get(f"{settings['GRAPH_API_URL']}/users/{users[0]['id']}/chats/getAllMessages",
