@@ -1,7 +1,7 @@
 """`graphsync login`, `logout` and `accounts`: the people signed in for delegated sync.
 
-Sign-in asks once for every delegated permission the sync plan's tables need (each stream's
-`delegated_permission`), so a later sync of any table never has to ask again.
+Sign-in asks once for every delegated permission the sync plan's tables need
+(`routes.delegated_scopes`), so a later sync of any table never has to ask again.
 """
 
 from __future__ import annotations
@@ -10,16 +10,9 @@ import argparse
 import os
 import sys
 
-from connectors.graph.delegated import PublicClient, graph_scopes
-from connectors.settings import GraphSettings, load_settings
-from pipelines.sync.streams import PLAN
-
-
-def delegated_scopes(settings: GraphSettings, tables: tuple[str, ...] | None = None) -> list[str]:
-    """The scopes a signed-in person consents to: the least privileged one of each table's stream."""
-    chosen = set(tables or PLAN.tables)
-    return graph_scopes(settings, (s.delegated_permission for s in PLAN.streams.values()
-                                   if s.table in chosen and s.delegated_permission))
+from connectors.graph.delegated import PublicClient
+from connectors.settings import load_settings
+from pipelines.sync.routes import delegated_scopes
 
 
 def _client() -> PublicClient:

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="sync the configured tenant into the warehouse")
     sync.add_argument("--only", type=_tables, default=ALL_TABLES, metavar="TABLE,...",
                       help=f"tables to sync (default: all of {', '.join(ALL_TABLES)})")
-    sync.add_argument("--user", action="append", default=[], metavar="ID_OR_UPN", help="only these mailboxes")
+    sync.add_argument("--user", action="append", default=[], metavar="ID_OR_UPN",
+                      help="only these mailboxes (delegated: these signed-in accounts)")
     sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
     sync.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
     sync.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -119,7 +120,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     """Exit 0 only if every selected table is readable (or has nothing to try)."""
     from pipelines.check import render, run_check
 
-    results = run_check(load_settings(dict(os.environ)), args.only)
+    results = run_check(load_settings(dict(os.environ), require_secret=False), args.only)
     print(json.dumps([r.as_dict() for r in results], indent=2) if args.json else render(results))
     bad = [r for r in results if not r.ok]
     if bad:
@@ -133,10 +134,7 @@ def run_sync(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env["GRAPHSYNC_DB"] = args.db
-    settings = load_settings(env)
-    if settings.auth == "delegated":
-        raise CommandError("syncing as signed-in accounts (GRAPH_AUTH=delegated) is not in this release yet; "
-                           "set GRAPH_CLIENT_SECRET (and GRAPH_AUTH=app) for app-only sync")
+    settings = load_settings(env, require_secret=False)  # without a secret: the signed-in accounts
     warehouse = Warehouse(settings.db_path, lock_timeout_s=args.lock_timeout)
     options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size)
     progress = None if args.quiet else _progress_printer()
@@ -152,9 +150,8 @@ def _progress_printer() -> Callable[[str], None]:
 def _exit_code(report: SyncReport) -> int:
     if not report.failed:
         return 0
-    first, first_error = next(iter(report.failed.items()))
-    raise CommandError(f"{len(report.failed)} mailbox(es), team(s) or chat(s) could not be fully synced, "
-                       f"e.g. {first}: {first_error}")
+    raise CommandError(f"{len(report.failed)} mailbox(es), team(s) or chat(s) could not be fully synced; "
+                       f"skipped {report.skipped_line()}; the rest is stored (details above)")
 
 
 def run_writeback(args: argparse.Namespace) -> int:

@@ -26,5 +26,5 @@ def print_summary(report: SyncReport, title: str = "sync finished") -> None:
     print(f"  {'table':<14}{'received':>10}{'upserted':>10}{'tombstoned':>12}{'pages':>8}")
     for table, received, upserted, tombstoned, pages in rows:
         print(f"  {table:<14}{received:>10,}{upserted:>10,}{tombstoned:>12,}{pages:>8,}")
-    for user, error in report.failed.items():
-        print(f"  ! mailbox {user}: {error}")
+    for label, error in report.failed.items():  # a mailbox id, "team <id>", "chat <id>" or a table
+        print(f"  ! {label}: {error}")

@@ -57,7 +57,8 @@ MAX_BATCH_ITEMS = 20
 IMMUTABLE_ID_PREFERENCE = 'IdType="ImmutableId"'
 # Path segments of Outlook resources whose ids change on move unless immutable ids are requested.
 _OUTLOOK_SEGMENTS = frozenset({"messages", "mailfolders", "events", "calendar", "calendarview", "calendars"})
-_USER_SCOPED_PATH = re.compile(r"^/users/([^/?#]+)/")
+# A path of one mailbox: /users/{id}/..., or /me/... (a delegated client is one person's: one mailbox).
+_USER_SCOPED_PATH = re.compile(r"^/(?:users/([^/?#]+)|me)/")
 # Transport failures where the request provably never reached the server: safe to resend any method.
 MAX_CONNECT_RETRIES = 3
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -506,7 +507,9 @@ def _mailbox_key(mailbox: str | None) -> str | None:
 
 def _mailbox_from_path(path: str) -> str | None:
     match = _USER_SCOPED_PATH.match(path)
-    return _mailbox_key(unquote(match.group(1))) if match else None
+    if match is None:
+        return None
+    return _mailbox_key(unquote(match.group(1))) if match.group(1) else "me"
 
 
 def _is_outlook_path(path: str) -> bool:

@@ -60,6 +60,15 @@ def open_token_cache(location: str) -> tuple[PersistedTokenCache, bool]:
     return PersistedTokenCache(persistence), bool(getattr(persistence, "is_encrypted", False))
 
 
+def signed_in(location: str) -> list[dict[str, Any]]:
+    """The accounts in a token cache, read from the file alone (no call to Entra): each has
+    `username` and `local_account_id` (the user's id)."""
+    if not Path(location).expanduser().exists():
+        return []
+    cache, _ = open_token_cache(location)
+    return sorted(cache.find(msal.TokenCache.CredentialType.ACCOUNT), key=lambda a: a.get("username", "").lower())
+
+
 def graph_scopes(settings: GraphSettings, permissions: Iterable[str]) -> list[str]:
     """Delegated permission names as scopes of the configured Graph host (`https://graph.microsoft.com/Mail.Read`)."""
     resource = settings.scope.removesuffix("/.default")

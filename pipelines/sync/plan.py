@@ -11,7 +11,7 @@ tenant.py; none of them names a Graph collection.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
@@ -41,6 +41,13 @@ class Polling(Enum):
 
     HOURLY = "hourly"
     DAILY = "daily"
+
+
+class Accounts(Enum):
+    """Delegated roots: where a stream's scopes come from when the sync runs as signed-in people."""
+
+    EACH = "each"  # one scope per signed-in account, {"user_id": its id}: the account's own profile (/me)
+    UNION = "union"  # one round over what every signed-in account lists (their joined teams), read as each
 
 
 class Removal(Enum):
@@ -105,11 +112,19 @@ class StreamSpec:
     # (Graph's replicas may commit a change stamped a little earlier than one already listed).
     watermark_field: str = "lastModifiedDateTime"
     watermark_overlap: timedelta = timedelta(minutes=5)
+    # Delegated plans only (Plan.delegated): a root read as the signed-in accounts.
+    accounts: Accounts | None = None
 
     @property
     def scope(self) -> tuple[str, ...]:
         """The scope fields, in the order they form the scope key."""
+        if self.accounts is Accounts.EACH:
+            return ("user_id",)
         return tuple(name for name, _ in self.parent.fields) if self.parent else ()
+
+    def permission(self, delegated: bool) -> str:
+        """The least privileged permission that reads it, as the app or as a signed-in person."""
+        return self.delegated_permission if delegated else self.app_permission
 
     @property
     def row_scope(self) -> tuple[str, ...]:
@@ -147,7 +162,8 @@ class StreamSpec:
 class Plan:
     """The streams in dependency order (parents first) and the questions the runner asks of them."""
 
-    def __init__(self, streams: Iterable[StreamSpec]) -> None:
+    def __init__(self, streams: Iterable[StreamSpec], delegated: bool = False) -> None:
+        self.is_delegated = delegated
         given = {s.name: s for s in streams}
         ordered: dict[str, StreamSpec] = {}
 
@@ -170,8 +186,21 @@ class Plan:
                 raise ValueError(f"sync plan: {spec.name} gives no scope for {sorted(missing)} of {spec.table}")
             if len(spec.rows_of_scope()) != len(spec.scope):  # a stored row must show its scope (scopes.py)
                 raise ValueError(f"sync plan: {spec.name}: every scope field needs a column of {spec.table}")
+            if delegated and spec.parent is None and spec.accounts is None:
+                raise ValueError(f"sync plan: delegated root {spec.name} must say how accounts read it")
             visit(spec, ())
         self.streams = ordered
+
+    def delegated(self, roots: Iterable[StreamSpec]) -> Plan:
+        """The same plan read as signed-in people: `roots` replace the tenant-wide streams of the same
+        name (the directory becomes each account's own profile, the teams their joined teams), and
+        every path of one user's data is read through `/me` (so it needs that user's own token)."""
+        replaced = {spec.name: spec for spec in roots}
+        unknown = set(replaced) - set(self.streams)
+        if unknown:
+            raise ValueError(f"sync plan: delegated roots {sorted(unknown)} replace no stream")
+        return Plan((replaced.get(s.name) or replace(s, path=_through_me(s.path)) for s in self.streams.values()),
+                    delegated=True)
 
     def __getitem__(self, name: str) -> StreamSpec:
         return self.streams[name]
@@ -233,3 +262,9 @@ class Plan:
             if spec.parent and spec.parent.stream in below:
                 below.append(spec.name)
         return tuple(dict.fromkeys(self.streams[n].table for n in below))
+
+
+def _through_me(path: str) -> str:
+    """`/users/{user_id}/mailFolders/delta` -> `/me/mailFolders/delta`: a signed-in person's own data."""
+    prefix = "/users/{user_id}"
+    return "/me" + path[len(prefix):] if path == prefix or path.startswith(prefix + "/") else path

@@ -7,7 +7,9 @@ the CLI's table list, the Dagster assets and the README's table list all read `P
 
 from __future__ import annotations
 
-from pipelines.sync.plan import Kind, Parent, Plan, Polling, Removal, Root, StreamSpec
+from dataclasses import replace
+
+from pipelines.sync.plan import Accounts, Kind, Parent, Plan, Polling, Removal, Root, StreamSpec
 
 # -- directory -------------------------------------------------------------------------------------
 
@@ -266,6 +268,35 @@ PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, CALENDARS, DRIVES, DRIVE_ITE
              TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
+# -- delegated: the same tables, read as each signed-in person -------------------------------------
+# A person sees their own profile, mail, calendar, drive and chats (through /me) and the teams they
+# joined; everything below is the plan above. Rows are keyed exactly as app-only rows are.
+
+ME = replace(
+    USERS,
+    description="The signed-in accounts' own profiles (GET /me), one row per account.",
+    kind=Kind.SINGLE,
+    path="/me",
+    accounts=Accounts.EACH,
+    scope_columns=(("user_id", "id"),),
+    page_size=1,
+)
+
+JOINED_TEAMS = replace(
+    TEAMS,
+    description=("The teams the signed-in accounts are members of (GET /me/joinedTeams as each), each read "
+                 "whole; a team none of them is in any more is tombstoned."),
+    path="/me/joinedTeams",  # user-list-joinedteams.md: no OData query options, no paging
+    accounts=Accounts.UNION,
+)
+
+DELEGATED_PLAN = PLAN.delegated((ME, JOINED_TEAMS))
+
+
+def plan_for(delegated: bool) -> Plan:
+    """The plan of an auth mode: app-only (tenant-wide) or delegated (signed-in accounts)."""
+    return DELEGATED_PLAN if delegated else PLAN
+
 _HOW = {
     "delta": "delta link", "snapshot": "whole list each run; unseen rows tombstoned",
     "watermark": "`lastModifiedDateTime gt` the last watermark", "single": "one object per scope",
@@ -276,12 +307,15 @@ def tables_markdown() -> str:
     """The README's table of synced tables, from the plan (tests/unit/test_plan.py keeps them equal)."""
     from models import TABLES
 
-    lines = ["| table | Graph source | stays current by | scopes from | key |", "|---|---|---|---|---|"]
+    lines = ["| table | Graph source (app-only) | delegated | stays current by | scopes from | key |",
+             "|---|---|---|---|---|---|"]
     for spec in PLAN.streams.values():
         parent = f"`{spec.parent.stream}`" + (" (each distinct one once)" if spec.parent.shared else "") \
             if spec.parent else "tenant"
         key = ", ".join(TABLES[spec.table].key_columns)
-        lines.append(f"| `{spec.table}` | `GET {spec.path}` | {_HOW[spec.kind.value]} | {parent} | `{key}` |")
+        delegated = DELEGATED_PLAN[spec.name].path
+        lines.append(f"| `{spec.table}` | `GET {spec.path}` | `GET {delegated}` | {_HOW[spec.kind.value]} | {parent} "
+                     f"| `{key}` |")
     return "\n".join(lines)
 
 

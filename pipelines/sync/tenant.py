@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from connectors.graph import GraphClient, GraphError
+from connectors.graph import ClientStats, GraphClient, GraphError
 from connectors.settings import GraphSettings
 from pipelines.sync.engine import StreamRun, StreamStats
-from pipelines.sync.fetch import CoalescingFetcher, DirectFetcher, PageFetcher
-from pipelines.sync.plan import Root, StreamSpec
+from pipelines.sync.fetch import PageFetcher
+from pipelines.sync.plan import Plan, Root, StreamSpec
+from pipelines.sync.routes import Routes, account_routes, app_routes, delegated_scopes
 from pipelines.sync.scopes import Row, Scope, ScopeBook
-from pipelines.sync.streams import PLAN
+from pipelines.sync.streams import PLAN, plan_for
 from pipelines.sync.writer import BatchWriter
 from warehouse import StreamState, Warehouse
 
@@ -32,7 +33,7 @@ ALL_TABLES = PLAN.tables
 @dataclass
 class SyncOptions:
     tables: tuple[str, ...] = ALL_TABLES
-    users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse
+    users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse (delegated: every account)
     full: bool = False
     # Mailboxes synced at once. One synced before costs a few delta calls per folder, a wave of
     # folders after another (4 at once per mailbox, Outlook's limit), so an incremental sync takes as
@@ -69,9 +70,9 @@ class Progress:
         self.pages += 1
         self.items += items
 
-    def line(self, client: GraphClient | None = None) -> str:
+    def line(self, stats: ClientStats | None = None) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        throttled = f" · {client.stats.seconds_throttled:.1f}s throttled" if client else ""
+        throttled = f" · {stats.seconds_throttled:.1f}s throttled" if stats else ""
         return (f"mailboxes {self.mailboxes_done}/{self.mailboxes_total} · {self.items:,} items in "
                 f"{self.pages:,} pages · {self.items / elapsed:,.0f} items/s{throttled}")
 
@@ -87,15 +88,29 @@ class SyncReport:
     seconds_throttled: float = 0.0
     retries: int = 0
     seconds: float = 0.0
+    delegated: bool = False  # read as signed-in accounts: a refusal names the delegated permission
+    # Tables that could not be read somewhere: table -> (the first reason, where: mailbox, team or chat labels).
+    skipped: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
 
     def stream(self, name: str) -> StreamStats:
         return self.streams.setdefault(name, StreamStats())
 
     def fail(self, spec: StreamSpec, label: str, error: GraphError) -> None:
         """Record a table that could not be read; a refusal names the permission to grant."""
-        missing = f"missing {spec.app_permission}: " if error.status == 403 and spec.app_permission else ""
-        line = f"{spec.table}: {missing}{error}"
+        permission = spec.permission(self.delegated)
+        missing = f"missing {permission}" if error.status == 403 and permission else ""
+        line = f"{spec.table}: {missing + ': ' if missing else ''}{error}"
         self.failed[label] = f"{self.failed[label]}; {line}" if label in self.failed else line
+        reason, labels = self.skipped.setdefault(spec.table, (missing or f"{error.status} {error.code}", set()))
+        labels.add(label)
+
+    def skipped_line(self) -> str:
+        """Every table skipped somewhere, why, and where: one line."""
+        parts = []
+        for table, (reason, labels) in self.skipped.items():
+            where = "" if labels == {table} else f" in {len(labels)} mailbox(es), team(s) or chat(s)"  # tenant-wide
+            parts.append(f"{table} ({reason}){where}")
+        return "; ".join(parts)
 
 
 @contextlib.contextmanager
@@ -123,10 +138,13 @@ class TenantSync:
         self.settings = settings
         self.warehouse = warehouse
         self.options = options
+        # App-only, one client reads the tenant; delegated, each signed-in account reads its own data.
+        self.delegated = settings.auth == "delegated"
+        self.plan: Plan = plan_for(self.delegated)
         self.client_factory = client_factory or (lambda: GraphClient(settings))
         self.on_progress = on_progress
         self.progress = Progress()
-        self.report = SyncReport()
+        self.report = SyncReport(delegated=self.delegated)
         self._last_seq = 0  # the warehouse's latest commit number when the run began
 
     async def run(self) -> SyncReport:
@@ -164,42 +182,49 @@ class TenantSync:
             self.warehouse.ensure_schema()
             run_id = self.warehouse.start_run("sync", self._stream_names(), datetime.now(UTC))
             self._last_seq = self.warehouse.read_seq()
-            return run_id, ScopeBook.load(self.warehouse, PLAN, self._stream_names())
+            return run_id, ScopeBook.load(self.warehouse, self.plan, self._stream_names())
         except BaseException:
             self.warehouse.release()
             raise
 
     def _stream_names(self) -> list[str]:
-        return PLAN.selection(self.options.tables)
+        return self.plan.selection(self.options.tables)
 
     async def _run(self, book: ScopeBook) -> SyncReport:
         started = time.monotonic()
-        async with self.client_factory() as client:
+        async with self._routes() as routes:
             writer = BatchWriter(self.warehouse, flush_items=self.options.flush_items,
                                  held_limit=self.options.held_items, last_seq=self._last_seq)
             self.report.writer = writer
             ticker = asyncio.create_task(writer.flush_periodically())
-            reporter = asyncio.create_task(self._report_progress(client)) if self.on_progress else None
-            fetcher = CoalescingFetcher(client) if self.options.batch_requests else DirectFetcher(client)
+            reporter = asyncio.create_task(self._report_progress(routes)) if self.on_progress else None
             try:
-                await _Walk(self, book, fetcher, writer).run()
+                await _Walk(self, book, routes, writer).run()
                 await writer.close(release=False)  # run() writes the run log first
             finally:
                 ticker.cancel()
                 if reporter is not None:
                     reporter.cancel()
-            self.report.requests = client.stats.requests
-            self.report.retries = client.stats.retries
-            self.report.seconds_throttled = client.stats.seconds_throttled
+            stats = routes.stats()
+            self.report.requests = stats.requests
+            self.report.retries = stats.retries
+            self.report.seconds_throttled = stats.seconds_throttled
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    async def _sync_instance(self, key: str, walk: _Walk, root: Root, entries: list[tuple[StreamSpec, Scope]]) -> None:
+    def _routes(self) -> contextlib.AbstractAsyncContextManager[Routes]:
+        if self.delegated:
+            scopes = delegated_scopes(self.settings)
+            return account_routes(self.settings, self.options.users, scopes, self.options.batch_requests)
+        return app_routes(self.client_factory(), self.options.batch_requests)
+
+    async def _sync_instance(self, key: str, walk: _Walk, root: Root, entries: list[tuple[StreamSpec, Scope]],
+                             fetcher: PageFetcher) -> None:
         """One mailbox, team or chat, let in by its root's gates: its streams, and theirs below."""
         in_flight = asyncio.Semaphore(self.options.requests_at_once)
         label = key if root is Root.MAILBOX else f"{root.value} {key}"
         try:
-            await asyncio.gather(*(walk.stream(spec, scope, in_flight, label) for spec, scope in entries))
+            await asyncio.gather(*(walk.stream(spec, scope, in_flight, label, fetcher) for spec, scope in entries))
             if root is Root.MAILBOX:
                 self.report.mailboxes.append(key)
         finally:
@@ -218,11 +243,11 @@ class TenantSync:
             resolved.append(user_id)
         return resolved
 
-    async def _report_progress(self, client: GraphClient) -> None:
+    async def _report_progress(self, routes: Routes) -> None:
         assert self.on_progress is not None
         while True:
             await asyncio.sleep(2.0)
-            self.on_progress(self.progress.line(client))
+            self.on_progress(self.progress.line(routes.stats()))
 
 
 def _fatal(exc: GraphError) -> bool:
@@ -232,44 +257,52 @@ def _fatal(exc: GraphError) -> bool:
 
 @dataclass
 class _Walk:
-    """One run down the plan: roots first, each stream's children as soon as their scopes are known."""
+    """One run down the plan: roots first, each stream's children as soon as their scopes are known.
+
+    Every stream round is read through a fetcher the routes chose (routes.py): the app's client, or
+    the signed-in account that may read that mailbox, team or chat; children below it in the same
+    mailbox (team, chat) are read through the same one."""
 
     sync: TenantSync
     book: ScopeBook
-    fetcher: PageFetcher
+    routes: Routes
     writer: BatchWriter
-    mailboxes: set[str] | None = None  # --user: the mailboxes to sync, once resolved
+    mailboxes: set[str] | None = None  # --user (delegated: the accounts): the mailboxes to sync, once resolved
 
     def __post_init__(self) -> None:
         options = self.sync.options
+        self.plan = self.sync.plan
         self.gates = {root: asyncio.Semaphore(options.mailboxes_at_once) for root in Root}
         self.first_sync_gate = asyncio.Semaphore(options.first_syncs_at_once)
         self.selected = self.book.selected
 
     async def run(self) -> None:
+        plan = self.plan
         in_flight = asyncio.Semaphore(self.sync.options.requests_at_once)
-        roots = [PLAN[name] for name in self.selected if PLAN[name].parent is None]
-        # Tenant-wide parents not asked for (users when only messages are synced) give their stored rows.
-        stored = {s.parent.stream for s in map(PLAN.__getitem__, self.selected) if s.parent} - set(self.selected)
+        roots = [plan[name] for name in self.selected if plan[name].parent is None]
+        # Tenant-wide parents not asked for (users when only messages are) give their stored rows.
+        stored = {s.parent.stream for s in map(plan.__getitem__, self.selected) if s.parent} - set(self.selected)
         await asyncio.gather(
-            *(self.stream(spec, {}, in_flight, spec.table) for spec in roots),
-            *(self.descend(PLAN[name], self.book.live_rows(name), self.book.live_rows(name), in_flight, name)
+            *(self.stream(spec, scope, in_flight, spec.table, fetcher)
+              for spec in roots for scope, fetcher in self.routes.roots(spec)),
+            *(self.descend(plan[name], self.book.live_rows(name), self.book.live_rows(name), in_flight, name, None)
               for name in sorted(stored)))
         # Children shared by several parent scopes (a chat listed by each member), once every one ran:
         # retired when no parent row gives them any more, synced when a parent scope of this run does.
         for parent in self.selected:
-            shared = [c for c in PLAN.children(parent, self.selected) if not PLAN.pipelined(c)]
+            shared = [c for c in plan.children(parent, self.selected) if not plan.pipelined(c)]
             if shared:
                 every = [row for rows in self.book.rows.get(parent, {}).values() for row in rows]
-                await self.children(shared, every, every, in_flight, parent, self.book.rows_synced(parent))
+                await self.children(shared, every, every, in_flight, parent, None, self.book.rows_synced(parent))
 
-    async def stream(self, spec: StreamSpec, scope: Scope, in_flight: asyncio.Semaphore, label: str) -> None:
+    async def stream(self, spec: StreamSpec, scope: Scope, in_flight: asyncio.Semaphore, label: str,
+                     fetcher: PageFetcher) -> None:
         """One stream round for one scope, then its children; a table it may not read is skipped."""
         sync = self.sync
         if sync.options.page_size:
             spec = replace(spec, page_size=sync.options.page_size)
-        has_children = bool(PLAN.children(spec.name, self.selected))
-        run = StreamRun(spec, scope, self.fetcher, self.writer, flush_items=sync.options.hand_off_items,
+        has_children = bool(self.plan.children(spec.name, self.selected))
+        run = StreamRun(spec, scope, fetcher, self.writer, flush_items=sync.options.hand_off_items,
                         track_ids=has_children, on_page=sync.progress.page)
         async with in_flight:
             try:
@@ -281,13 +314,13 @@ class _Walk:
                 if has_children and spec.root is Root.TENANT:
                     # The users (teams) could not be read: their stored rows still name the mailboxes.
                     stored = self.book.live_rows(spec.name, run.scope_key)
-                    await self.descend(spec, stored, stored, in_flight, label)
+                    await self.descend(spec, stored, stored, in_flight, label, fetcher)
                 return
             finally:
                 sync.report.stream(spec.name).add(run.stats)
         if has_children:
             before, now = self.book.after_round(run)
-            await self.descend(spec, before, now, in_flight, label)
+            await self.descend(spec, before, now, in_flight, label, fetcher)
 
     def _state(self, spec: StreamSpec, scope: Scope) -> StreamState | None:
         """The stored state to resume from; none with --full (tenant-wide streams keep theirs when
@@ -298,44 +331,58 @@ class _Walk:
         return self.book.states.get(spec.name, {}).get(spec.scope_key(scope))
 
     async def descend(self, spec: StreamSpec, before: list[Row], now: list[Row], in_flight: asyncio.Semaphore,
-                      label: str) -> None:
+                      label: str, fetcher: PageFetcher | None) -> None:
         """The children whose scopes this parent scope's rows give (shared ones wait: see run)."""
-        pipelined = [c for c in PLAN.children(spec.name, self.selected) if PLAN.pipelined(c)]
-        await self.children(pipelined, before, now, in_flight, label)
+        pipelined = [c for c in self.plan.children(spec.name, self.selected) if self.plan.pipelined(c)]
+        await self.children(pipelined, before, now, in_flight, label, fetcher)
 
     async def children(self, children: list[StreamSpec], before: list[Row], now: list[Row],
-                       in_flight: asyncio.Semaphore, label: str, to_sync: list[Row] | None = None) -> None:
+                       in_flight: asyncio.Semaphore, label: str, fetcher: PageFetcher | None,
+                       to_sync: list[Row] | None = None) -> None:
         """Retire the child scopes these parent rows no longer give, then sync the ones they (or
-        `to_sync`, a part of them) give: in the parent's mailbox (team, chat), or each as a mailbox
-        (team, chat) of its own."""
+        `to_sync`, a part of them) give: in the parent's mailbox (team, chat) through the parent's
+        fetcher, or each as a mailbox (team, chat) of its own."""
         here: list[tuple[StreamSpec, Scope]] = []
         instances: dict[tuple[Root, str], list[tuple[StreamSpec, Scope]]] = {}
+        givers: dict[tuple[Root, str], list[str]] = {}  # the users whose rows gave an instance's scope
         for child in children:
             for gone in self.book.gone(child, before, now):
                 for batch in self.book.retire(child, gone):
                     await self.writer.submit(batch)
-            scopes = self.book.to_sync(child, now if to_sync is None else to_sync)
-            parent = PLAN[child.parent.stream]  # type: ignore[union-attr]
-            if child.root is parent.root:
+            rows = now if to_sync is None else to_sync
+            scopes = self.book.to_sync(child, rows)
+            parent = self.plan[child.parent.stream]  # type: ignore[union-attr]
+            if child.root is parent.root and fetcher is not None:
                 here += [(child, scope) for scope in scopes]
                 continue
             for scope in await self._entering(child, scopes):
                 instances.setdefault((child.root, child.scope_key(scope)), []).append((child, scope))
+            if self.routes.delegated:
+                for row in rows:
+                    for key in self.book.child_scopes(child, [row]):
+                        givers.setdefault((child.root, key), []).append(str(row.get("user_id") or ""))
         self.sync.progress.mailboxes_total += sum(root is Root.MAILBOX for root, _ in instances)
-        await asyncio.gather(*(self.stream(child, scope, in_flight, label) for child, scope in here),
-                             *(self._instance(root, key, entries) for (root, key), entries in instances.items()))
+        await asyncio.gather(
+            *(self.stream(child, scope, in_flight, label, fetcher) for child, scope in here if fetcher),
+            *(self._instance(root, key, entries, givers.get((root, key), []))
+              for (root, key), entries in instances.items()))
 
-    async def _instance(self, root: Root, key: str, entries: list[tuple[StreamSpec, Scope]]) -> None:
+    async def _instance(self, root: Root, key: str, entries: list[tuple[StreamSpec, Scope]], givers: list[str]) -> None:
         first = not any(spec.scope_key(scope) in self.book.states.get(spec.name, {}) for spec, scope in entries)
+        fetcher = self.routes.instance(root, entries[0][1], givers)
         # The first-sync gate is taken first, so instances waiting on it hold no general slot.
         async with self.first_sync_gate if first else contextlib.nullcontext(), self.gates[root]:
-            await self.sync._sync_instance(key, self, root, entries)
+            await self.sync._sync_instance(key, self, root, entries, fetcher)
 
     async def _entering(self, child: StreamSpec, scopes: list[Scope]) -> list[Scope]:
-        """Scopes that start a mailbox are limited to --user's mailboxes."""
-        if child.root is not Root.MAILBOX or not self.sync.options.users:
+        """Scopes that start a mailbox are limited to --user's mailboxes (delegated: the accounts')."""
+        if child.root is not Root.MAILBOX:
             return scopes
         if self.mailboxes is None:
-            await self.writer.flush()  # names resolve against the users table, with what this run read
-            self.mailboxes = set(await asyncio.to_thread(self.sync._resolve_users, self.sync.options.users))
+            self.mailboxes = self.routes.mailboxes()
+            if self.mailboxes is None and self.sync.options.users:
+                await self.writer.flush()  # names resolve against the users table, with what this run read
+                self.mailboxes = set(await asyncio.to_thread(self.sync._resolve_users, self.sync.options.users))
+        if self.mailboxes is None:
+            return scopes
         return [s for s in scopes if s.get("user_id") in self.mailboxes]

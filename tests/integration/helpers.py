@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from connectors.settings import GraphSettings, load_settings
@@ -66,3 +70,35 @@ def assert_exact(sim: Simulator, db: Path) -> None:
         extra = actual[part] - expected[part]  # type: ignore[operator]
         assert not missing and not extra, f"{part}: {len(missing)} missing e.g. {sorted(missing)[:2]}, " \
                                           f"{len(extra)} extra e.g. {sorted(extra)[:2]}"
+
+
+# -- delegated sign-in -------------------------------------------------------------------------------
+
+GRAPHSYNC = [sys.executable, "-m", "pipelines.cli"]
+
+
+def delegated_env(sim: Simulator, cache: Path) -> dict[str, str]:
+    """The environment of a delegated install: the simulator's settings without the client secret."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "GRAPHSYNC_"))}
+    env.update(sim.endpoints.env())
+    env.pop("GRAPH_CLIENT_SECRET", None)  # delegated sign-in is a public client: no secret
+    env["GRAPHSYNC_TOKEN_CACHE"] = str(cache)
+    return env
+
+
+def upns(sim: Simulator) -> list[str]:
+    users = sim.control("users_state")
+    return [users[u]["userPrincipalName"] for u in sorted(users)]
+
+
+def login(sim: Simulator, cache: Path, upn: str) -> subprocess.CompletedProcess:
+    """`graphsync login --user UPN`, approving its code in the simulator as that person would."""
+    proc = subprocess.Popen(GRAPHSYNC + ["login", "--user", upn], env=delegated_env(sim, cache), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    instruction = proc.stdout.readline()
+    code = re.search(r"enter the code (\w+)", instruction)
+    assert code, instruction
+    assert sim.control("approve_device_code", user_code=code.group(1), user=upn)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, instruction + out, err)

@@ -23,14 +23,15 @@ from pipelines.defs.teams.assets import (
 )
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
-from tests.integration.helpers import assert_exact
+from tests.integration.helpers import assert_exact, login, run_sync
+from tests.integration.test_sync_delegated import assert_same_as_app_only
 from tests.integration.test_sync_teams import assert_teams_exact
 
 
-def _resources(sim: Simulator, db: Path) -> dict[str, object]:
+def _resources(sim: Simulator, db: Path, **graph_settings: str) -> dict[str, object]:
     ep = sim.endpoints
     graph = GraphResource(tenant_id=ep.tenant_id, client_id=ep.client_id, token_url=ep.token_url, api_url=ep.api_url,
-                          ca_bundle=str(ep.ca_path), env_file="/nonexistent")
+                          ca_bundle=str(ep.ca_path), env_file="/nonexistent", **graph_settings)
     return {"graph": graph, "warehouse": WarehouseResource(path=str(db))}
 
 
@@ -93,3 +94,24 @@ def test_batches_split_many_mailboxes() -> None:
     requests = batched_run_requests([f"u{i:03d}" for i in range(60)], batch_size=25)
     assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
             for r in requests] == [("u000", "u024"), ("u025", "u049"), ("u050", "u059")]
+
+
+def test_delegated_assets_are_partitioned_by_signed_in_account(sim: Simulator, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("GRAPH_CLIENT_SECRET", raising=False)
+    cache, db, app_db = tmp_path / "cache.json", tmp_path / "wh.duckdb", tmp_path / "app.duckdb"
+    users_state = sim.control("users_state")
+    people = sorted(users_state)[:2]
+    for user_id in people:
+        assert login(sim, cache, users_state[user_id]["userPrincipalName"]).returncode == 0
+    resources = _resources(sim, db, auth="delegated", token_cache=str(cache))
+    with dg.instance_for_test() as instance:
+        sensor_result = mailbox_partitions(dg.build_sensor_context(instance=instance, resources=resources))
+        keys = sensor_result.dynamic_partitions_requests[0].partition_keys
+        assert sorted(keys) == people, "one partition per signed-in account"
+        instance.add_dynamic_partitions(mailboxes.name, keys)
+        tags = mailboxes_hourly(dg.build_schedule_context(instance=instance))[0].tags
+        assert dg.materialize([users], instance=instance, resources=resources).success
+        result = dg.materialize([mail, events], instance=instance, resources=resources, tags=tags)
+        assert result.success
+    run_sync(sim, app_db, tables=("users", "mail_folders", "messages", "events"))
+    assert_same_as_app_only(app_db, db, people, ("users", "mail_folders", "messages", "events"))

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,55 +14,28 @@ from connectors.graph import AuthError
 from connectors.graph.delegated import DelegatedProvider, PublicClient
 from connectors.settings import load_settings
 from connectors.simulator.server import Simulator
-from pipelines.accounts import delegated_scopes
-
-GRAPHSYNC = [sys.executable, "-m", "pipelines.cli"]
-
-
-def _env(sim: Simulator, cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "GRAPHSYNC_"))}
-    env.update(sim.endpoints.env())
-    env.pop("GRAPH_CLIENT_SECRET", None)  # delegated sign-in is a public client: no secret
-    env["GRAPHSYNC_TOKEN_CACHE"] = str(cache)
-    return env
-
-
-def _upns(sim: Simulator) -> list[str]:
-    users = sim.control("users_state")
-    return [users[u]["userPrincipalName"] for u in sorted(users)]
-
-
-def login(sim: Simulator, cache: Path, upn: str) -> subprocess.CompletedProcess:
-    """`graphsync login --user UPN`, approving its code in the simulator as that person would."""
-    proc = subprocess.Popen(GRAPHSYNC + ["login", "--user", upn], env=_env(sim, cache), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
-    instruction = proc.stdout.readline()
-    code = re.search(r"enter the code (\w+)", instruction)
-    assert code, instruction
-    assert sim.control("approve_device_code", user_code=code.group(1), user=upn)
-    out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, instruction + out, err)
+from pipelines.sync.routes import delegated_scopes
+from tests.integration.helpers import GRAPHSYNC, delegated_env, login, upns
 
 
 def test_two_people_sign_in_and_their_tokens_renew_silently(sim: Simulator, tmp_path: Path) -> None:
     cache = tmp_path / "home" / "token-cache.json"
-    upns = _upns(sim)[:2]
-    for upn in upns:
+    people = upns(sim)[:2]
+    for upn in people:
         run = login(sim, cache, upn)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip().endswith(f"signed in as {upn}")
-    listed = subprocess.run(GRAPHSYNC + ["accounts"], env=_env(sim, cache), capture_output=True, text=True)
-    assert listed.stdout.split() == sorted(upns, key=str.lower)
+    listed = subprocess.run(GRAPHSYNC + ["accounts"], env=delegated_env(sim, cache), capture_output=True, text=True)
+    assert listed.stdout.split() == sorted(people, key=str.lower)
 
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
     assert sim.endpoints.client_secret not in cache.read_text()
 
-    settings = load_settings({**_env(sim, cache)}, dotenv_path=None, require_secret=False)
+    settings = load_settings({**delegated_env(sim, cache)}, dotenv_path=None, require_secret=False)
     client = PublicClient(settings)
     try:
-        account = client.account(upns[1])
+        account = client.account(people[1])
         assert account is not None
         provider = DelegatedProvider(client, account, delegated_scopes(settings))
         first = asyncio.run(provider.token())
@@ -79,23 +49,23 @@ def test_two_people_sign_in_and_their_tokens_renew_silently(sim: Simulator, tmp_
         assert secret not in cache.read_text() or True  # MSAL keeps access tokens in its cache, by design
         assert secret not in run.stdout + run.stderr + listed.stdout + listed.stderr
 
-    out = subprocess.run(GRAPHSYNC + ["logout", "--user", upns[0]], env=_env(sim, cache), capture_output=True,
-                         text=True)
-    assert out.returncode == 0 and f"signed out {upns[0]}" in out.stdout
-    again = subprocess.run(GRAPHSYNC + ["accounts"], env=_env(sim, cache), capture_output=True, text=True)
-    assert again.stdout.split() == [upns[1]]
+    out = subprocess.run(GRAPHSYNC + ["logout", "--user", people[0]], env=delegated_env(sim, cache),
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and f"signed out {people[0]}" in out.stdout
+    again = subprocess.run(GRAPHSYNC + ["accounts"], env=delegated_env(sim, cache), capture_output=True, text=True)
+    assert again.stdout.split() == [people[1]]
 
 
 def test_logout_of_someone_not_signed_in_is_one_line(sim: Simulator, tmp_path: Path) -> None:
-    run = subprocess.run(GRAPHSYNC + ["logout", "--user", "nobody@contoso.com"], env=_env(sim, tmp_path / "c.json"),
-                         capture_output=True, text=True)
+    run = subprocess.run(GRAPHSYNC + ["logout", "--user", "nobody@contoso.com"],
+                         env=delegated_env(sim, tmp_path / "c.json"), capture_output=True, text=True)
     assert run.returncode != 0
     assert run.stderr.strip().count("\n") == 0 and "nobody@contoso.com is not signed in" in run.stderr
 
 
 @pytest.mark.parametrize("variable", ["GRAPH_AUTH"])
 def test_a_bad_auth_mode_is_named(sim: Simulator, tmp_path: Path, variable: str) -> None:
-    env = {**_env(sim, tmp_path / "c.json"), variable: "sometimes"}
+    env = {**delegated_env(sim, tmp_path / "c.json"), variable: "sometimes"}
     run = subprocess.run(GRAPHSYNC + ["accounts"], env=env, capture_output=True, text=True)
     assert run.returncode != 0 and "GRAPH_AUTH must be one of app, delegated" in run.stderr
 
@@ -104,9 +74,9 @@ def test_a_bad_auth_mode_is_named(sim: Simulator, tmp_path: Path, variable: str)
                                               ("idle_refresh_tokens", "AADSTS700082")])
 def test_a_refused_refresh_token_names_graphsync_login(sim: Simulator, tmp_path: Path, fault: str, code: str) -> None:
     cache = tmp_path / "token-cache.json"
-    upn = _upns(sim)[0]
+    upn = upns(sim)[0]
     assert login(sim, cache, upn).returncode == 0
-    settings = load_settings(_env(sim, cache), dotenv_path=None, require_secret=False)
+    settings = load_settings(delegated_env(sim, cache), dotenv_path=None, require_secret=False)
     client = PublicClient(settings)
     try:
         account = client.account(upn)

@@ -3,9 +3,10 @@
 
 import dagster as dg
 
+from connectors.graph.delegated import signed_in
 from pipelines.defs.families import scheduled
 from pipelines.partitions import mailboxes
-from pipelines.resources import WarehouseResource
+from pipelines.resources import GraphResource, WarehouseResource
 from pipelines.sync.plan import Polling
 
 BATCH_SIZE = 25  # mailboxes per run: amortises run start-up without one run per mailbox
@@ -28,13 +29,19 @@ sync_directory = dg.define_asset_job("sync_directory", selection=dg.AssetSelecti
                                      description="The tenant's users.")
 
 
-@dg.sensor(minimum_interval_seconds=60, description="One `mailboxes` partition per live user in the warehouse.")
-def mailbox_partitions(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-    try:
-        frame = warehouse.warehouse().query_df("SELECT id FROM users WHERE _deleted_at IS NULL")
-    except Exception as exc:  # noqa: BLE001 - no warehouse yet is a normal state before the first sync
-        return dg.SensorResult(skip_reason=f"users table not readable yet: {exc}")
-    live = set(frame["id"])
+@dg.sensor(minimum_interval_seconds=60, description=(
+    "One `mailboxes` partition per live user in the warehouse; in delegated mode, per signed-in account."))
+def mailbox_partitions(context: dg.SensorEvaluationContext, graph: GraphResource,
+                       warehouse: WarehouseResource) -> dg.SensorResult:
+    settings = graph.settings()
+    if settings.auth == "delegated":
+        live = {str(a.get("local_account_id")) for a in signed_in(settings.token_cache)}
+    else:
+        try:
+            frame = warehouse.warehouse().query_df("SELECT id FROM users WHERE _deleted_at IS NULL")
+        except Exception as exc:  # noqa: BLE001 - no warehouse yet is a normal state before the first sync
+            return dg.SensorResult(skip_reason=f"users table not readable yet: {exc}")
+        live = set(frame["id"])
     known = set(context.instance.get_dynamic_partitions(mailboxes.name))
     requests = []
     if live - known:
