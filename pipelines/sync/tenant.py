@@ -90,7 +90,7 @@ class SyncReport:
     seconds: float = 0.0
     delegated: bool = False  # read as signed-in accounts: a refusal names the delegated permission
     # Tables that could not be read somewhere: table -> (the first reason, where: mailbox, team or chat labels).
-    skipped: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
+    skipped: dict[str, tuple[str, Root, set[str]]] = field(default_factory=dict)
 
     def stream(self, name: str) -> StreamStats:
         return self.streams.setdefault(name, StreamStats())
@@ -101,14 +101,16 @@ class SyncReport:
         missing = f"missing {permission}" if error.status == 403 and permission else ""
         line = f"{spec.table}: {missing + ': ' if missing else ''}{error}"
         self.failed[label] = f"{self.failed[label]}; {line}" if label in self.failed else line
-        reason, labels = self.skipped.setdefault(spec.table, (missing or f"{error.status} {error.code}", set()))
+        reason = missing or f"{error.status} {error.code}"
+        _, _, labels = self.skipped.setdefault(spec.table, (reason, spec.root, set()))
         labels.add(label)
 
     def skipped_line(self) -> str:
         """Every table skipped somewhere, why, and where: one line."""
         parts = []
-        for table, (reason, labels) in self.skipped.items():
-            where = "" if labels == {table} else f" in {len(labels)} mailbox(es), team(s) or chat(s)"  # tenant-wide
+        for table, (reason, root, labels) in self.skipped.items():
+            noun = root.value if len(labels) == 1 else "mailboxes" if root is Root.MAILBOX else f"{root.value}s"
+            where = "" if root is Root.TENANT else f" in {len(labels)} {noun}"
             parts.append(f"{table} ({reason}){where}")
         return "; ".join(parts)
 

@@ -58,7 +58,7 @@ def test_a_sync_without_some_permissions_stores_the_rest_and_names_what_to_grant
     assert run.returncode == 1
     error = run.stderr.strip()
     assert error.count("\n") == 0, error
-    assert "drives (missing Files.Read.All) in 3 mailbox(es)" in error, error
+    assert "drives (missing Files.Read.All) in 3 mailboxes" in error, error
     assert "chat_messages (missing Chat.Read.All)" in error, error
     assert_exact(sim, db)  # users, mail folders and messages
     stored = Warehouse(db).query_rows("SELECT count(*) FROM events WHERE _deleted_at IS NULL")[0][0]

@@ -187,7 +187,7 @@ def test_a_table_the_app_cannot_read_is_named_and_the_rest_is_stored(sim: Simula
     sim.control("set_faults", rules=[{"status": 403, "path": r"^/teams/[^/]+/members$"}])
     run = _run(["sync", "--quiet"], _env(sim, db), tmp_path)
     assert run.returncode == 1, run.stderr
-    _assert_one_line_error(run, "team_members", "403", "team")
+    _assert_one_line_error(run, "team_members", "missing TeamMember.Read.All", "in 2 teams")
     assert "messages" in run.stdout, "the summary is printed before the error"
     stored = warehouse_teams(db)
     assert not stored["team_members"] and stored["channels"] and stored["channel_messages"]
