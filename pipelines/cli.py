@@ -20,6 +20,8 @@ from connectors.settings import SettingsError, load_settings
 from pipelines.accounts import run_accounts, run_login, run_logout
 from pipelines.reporting import print_summary
 from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
+from pipelines.writeback import commands as writeback_commands
+from pipelines.writeback.errors import ActionFileError
 from warehouse import Warehouse, WarehouseError
 
 EXIT_FAILED = 1
@@ -38,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphsync: interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
         return 130
-    except (CommandError, SettingsError, AuthError, GraphClientError, WarehouseError, LookupError) as exc:
+    except (CommandError, SettingsError, AuthError, GraphClientError, WarehouseError, LookupError,
+            ActionFileError) as exc:
         if args.debug:
             raise
         print(f"graphsync: error: {one_line(exc)}", file=sys.stderr)
@@ -87,11 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     logout.set_defaults(handler=run_logout)
     commands.add_parser("accounts", help="list the signed-in accounts").set_defaults(handler=run_accounts)
 
-    # Part of the published interface but not built yet: say so plainly rather than "invalid choice".
-    writeback = commands.add_parser("writeback", help="queued write-back (not available in this version)")
-    writeback.add_argument("action", choices=["enqueue", "run", "status"])
-    writeback.add_argument("--file", help=argparse.SUPPRESS)
-    writeback.set_defaults(handler=run_writeback)
+    writeback_commands.add_parser(commands)
 
     simulator = commands.add_parser("simulator", help="the Graph tenant simulator")
     sim_commands = simulator.add_subparsers(dest="simulator_command", required=True)
@@ -150,13 +149,8 @@ def _progress_printer() -> Callable[[str], None]:
 def _exit_code(report: SyncReport) -> int:
     if not report.failed:
         return 0
-    raise CommandError(f"{len(report.failed)} mailbox(es), team(s) or chat(s) could not be fully synced; "
-                       f"skipped {report.skipped_line()}; the rest is stored (details above)")
-
-
-def run_writeback(args: argparse.Namespace) -> int:
-    raise CommandError(f"writeback {args.action}: write-back is not available in this version of graphsync yet; "
-                       "nothing was queued or sent")
+    raise CommandError(f"not everything could be read: skipped {report.skipped_line()}; "
+                       "the rest is stored (details above)")
 
 
 # -- simulator -------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def apply_batches(connection: duckdb.DuckDBPyConnection, batches: list[PageBatch
             tombstoned=_tombstone_removed(connection, TABLES[table], guard_columns, removed, moment)))
     for (table, columns), sweeps in _group_sweeps(batches).items():
         counts.add(table, ApplyCounts(tombstoned=_sweep_unseen(connection, TABLES[table], columns, sweeps, moment)))
-    _store_states(connection, [batch.state for batch in batches])
+    _store_states(connection, [batch.state for batch in batches if batch.state is not None])
     counts.seq = seq
     return counts
 
@@ -76,7 +76,7 @@ def _plan(batches: list[PageBatch]) -> tuple[dict[str, list[_Row]], list[list[st
     """
     last_op: dict[tuple[str, str, str], tuple[int, _Row | None]] = {}  # (stream, scope, id) -> (batch, row)
     for index, batch in enumerate(batches):
-        stream = (batch.state.stream, batch.state.scope)
+        stream = (batch.state.stream, batch.state.scope) if batch.state else ("", "")  # no stream: write-back
         for item in batch.upserts:
             key = (*stream, item["id"])
             previous = last_op.pop(key, None)
@@ -123,7 +123,7 @@ def _group_sweeps(batches: list[PageBatch]) -> dict[tuple[str, tuple[str, ...]],
         for matched, retiring in ((batch.sweep_unseen, False), (batch.retire, True)):
             if matched is None:
                 continue
-            bound = (None, None) if retiring else _round_bound(batch.state)
+            bound = (None, None) if retiring or batch.state is None else _round_bound(batch.state)
             bounds = latest.setdefault((batch.table, tuple(matched)), {})
             # Two full rounds of one scope in one apply: the later round's view is the one that stands.
             bounds[tuple(matched.values())] = bound

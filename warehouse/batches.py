@@ -43,7 +43,9 @@ class PageBatch:
     # Tombstone only rows whose column still equals this value: a message moved to another
     # folder and then reported removed by its old folder's delta must stay live.
     removal_guard: dict[str, str] | None
-    state: StreamState  # stored in the same transaction
+    # Stored in the same transaction. None: the rows come from outside a stream (a write-back's local
+    # effect), which must not move any stream's delta link.
+    state: StreamState | None
     # Set on the LAST page of a FULL enumeration: tombstone live rows matching these column values
     # that the round did not write (_synced_seq < state.round_seq): items gone while no token was held.
     sweep_unseen: dict[str, str] | None = None
@@ -97,9 +99,14 @@ def validate(batch: PageBatch) -> None:
         unknown = set(filters or {}) - set(spec.columns)
         if unknown:
             raise WarehouseError(f"{batch.table}: unknown column(s) {sorted(unknown)}")
-    if batch.sweep_unseen is not None and batch.state.round_started_at is None and batch.state.round_seq is None:
-        raise WarehouseError(f"{batch.table}: sweep_unseen needs state.round_started_at")
-    if batch.state.link_kind not in LINK_KINDS:
-        raise WarehouseError(f"link_kind must be one of {LINK_KINDS}, got {batch.state.link_kind!r}")
     if any(not isinstance(item.get("id"), str) for item in batch.upserts):
         raise WarehouseError(f"{batch.table}: every upserted object needs a string id")
+    state = batch.state
+    if state is None:
+        if batch.sweep_unseen is not None:
+            raise WarehouseError(f"{batch.table}: a sweep needs the state of its round")
+        return
+    if batch.sweep_unseen is not None and state.round_started_at is None and state.round_seq is None:
+        raise WarehouseError(f"{batch.table}: sweep_unseen needs state.round_started_at")
+    if state.link_kind not in LINK_KINDS:
+        raise WarehouseError(f"link_kind must be one of {LINK_KINDS}, got {state.link_kind!r}")

@@ -114,7 +114,8 @@ _CHANNELS_CREATE = Need(TEAMS, ("Channel.Create", "Group.ReadWrite.All", "Direct
 _CHANNELS_WRITE = Need(TEAMS, ("ChannelSettings.ReadWrite.All", "Channel.Delete.All", "Group.ReadWrite.All"),
                        ("ChannelSettings.ReadWrite.All", "Channel.Delete.All", "Group.ReadWrite.All"),
                        "channel-patch.md")
-_CHANNEL_MEMBERS = Need(TEAMS, ("ChannelMember.Read.All", "ChannelMember.ReadWrite.All"),
+_CHANNEL_MEMBERS = Need(TEAMS, ("Group.Read.All", "ChannelMember.Read.All", "ChannelMember.ReadWrite.All",
+                                "Group.ReadWrite.All"),
                         ("ChannelMember.Read.All", "ChannelMember.ReadWrite.All"), "channel-list-members.md")
 _CHANNEL_MEMBERS_WRITE = Need(TEAMS, ("ChannelMember.ReadWrite.All",), ("ChannelMember.ReadWrite.All",),
                               "channel-post-members.md")
@@ -221,7 +222,9 @@ RULES: tuple[Rule, ...] = (
     _r(READ, "groups*", _GROUPS_READ),
     _r(WRITE, "groups*", _GROUPS_WRITE),
     _r(READ, "users", _USERS_LIST),
-    _r(READ, "users/delta", Need(DIRECTORY, _USERS_LIST.delegated[1:], _USERS_LIST.application, "user-delta.md")),
+    # user-delta.md: delegated least User.Read (higher: User.ReadBasic.All, User.ReadWrite, User.Read.All...).
+    _r(READ, "users/delta", Need(DIRECTORY, ("User.Read", "User.ReadWrite", *_USERS_LIST.delegated),
+                                 _USERS_LIST.application, "user-delta.md")),
     _r(READ, U, _USER_GET),
     _r(frozenset({"PATCH"}), U, Need(DIRECTORY, ("User.ReadWrite", *_USERS_WRITE.delegated),
                                      _USERS_WRITE.application, "user-update.md")),

@@ -43,8 +43,8 @@ MAIL_FOLDERS = StreamSpec(
     path="/users/{user_id}/mailFolders/delta",
     root=Root.MAILBOX,
     parent=_MAILBOX,
-    app_permission="Mail.Read",  # mailfolder-delta.md
-    delegated_permission="Mail.Read",
+    app_permission="Mail.ReadBasic.All",  # mailfolder-delta.md
+    delegated_permission="Mail.ReadBasic",
 )
 
 MESSAGES = StreamSpec(
@@ -60,6 +60,7 @@ MESSAGES = StreamSpec(
     scope_columns=(("folder_id", "parent_folder_id"),),
     removal_guard=("parent_folder_id", "folder_id"),
     page_size=200,
+    # message-delta.md's least is Mail.ReadBasic(.All), which leaves out the body we store.
     app_permission="Mail.Read",
     delegated_permission="Mail.Read",
 )
@@ -91,8 +92,8 @@ CALENDARS = StreamSpec(
     path="/users/{user_id}/calendars",
     root=Root.MAILBOX,
     parent=_MAILBOX,
-    app_permission="Calendars.Read",
-    delegated_permission="Calendars.Read",
+    app_permission="Calendars.ReadBasic",  # user-list-calendars.md
+    delegated_permission="Calendars.ReadBasic",
 )
 
 # -- files -----------------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ CHAT_MEMBERS = StreamSpec(
     parent=_CHAT,
     polling=Polling.DAILY,
     app_permission="ChatMember.Read.All",
-    delegated_permission="ChatMember.Read",
+    delegated_permission="Chat.ReadBasic",  # chat-list-members.md
 )
 
 CHAT_MESSAGES = StreamSpec(
@@ -239,8 +240,9 @@ CHANNEL_MEMBERS = StreamSpec(
     root=Root.TEAM,
     parent=_CHANNEL,
     polling=Polling.DAILY,
+    # channel-list-members.md: the least tenant-wide ones (ChannelMember.Read.Group is per-team consent).
     app_permission="ChannelMember.Read.All",
-    delegated_permission="ChannelMember.Read.All",
+    delegated_permission="Group.Read.All",
 )
 
 CHANNEL_MESSAGES = StreamSpec(

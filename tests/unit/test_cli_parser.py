@@ -25,9 +25,11 @@ def test_sync_defaults() -> None:
     assert args.only == ("users",) and args.user == ["a@b.c", "x"] and not args.full
 
 
-def test_writeback_says_plainly_it_is_not_available(capsys: pytest.CaptureFixture[str]) -> None:
+def test_writeback_ops_prints_the_whole_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
     from pipelines.cli import main
+    from pipelines.writeback.catalogue import OPS
 
-    assert main(["writeback", "enqueue", "--file", "actions.jsonl"]) != 0
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("graphsync: error: writeback enqueue: write-back is not available") and "\n" not in err
+    assert main(["writeback", "ops"]) == 0
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert [line.split(" | ")[0] for line in lines] == [op.name for op in OPS]
+    assert any("DELETE /teams/{team-id} | DELETE /groups/{team-id}" in line for line in lines)

@@ -1,0 +1,115 @@
+"""`graphsync writeback ...`: enqueue, ops, status, cancel, retry and run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from connectors.settings import GraphSettings, load_settings
+from pipelines.writeback.errors import ActionFileError
+
+if TYPE_CHECKING:  # the queue's modules (SQLModel, MSAL) are imported only by write-back commands
+    from pipelines.writeback.actions import Context
+    from warehouse.queue import ActionQueue, Enqueued
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    writeback = commands.add_parser("writeback", help="queue Graph actions and replay them exactly once")
+    sub = writeback.add_subparsers(dest="writeback_command", required=True)
+    enqueue = sub.add_parser("enqueue", help="validate and queue the actions of a JSON Lines file")
+    enqueue.add_argument("--file", required=True, help="actions, one JSON object per line ('-': stdin)")
+    sub.add_parser("run", help="replay the queued actions against Graph")
+    sub.add_parser("status", help="counts per status, and failed or conflicting actions with their errors")
+    sub.add_parser("ops", help="the operation catalogue")
+    cancel = sub.add_parser("cancel", help="cancel pending actions")
+    cancel.add_argument("actions", nargs="+", metavar="ID_OR_KEY")
+    retry = sub.add_parser("retry", help="requeue failed actions")
+    retry.add_argument("--failed", action="store_true", required=True)
+    for parser in sub.choices.values():
+        parser.add_argument("--db", help="warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb); "
+                                         "the queue is beside it, NAME.queue.sqlite")
+    writeback.set_defaults(handler=run)
+
+
+def _settings(args: argparse.Namespace) -> GraphSettings:
+    env = dict(os.environ)
+    if getattr(args, "db", None):
+        env["GRAPHSYNC_DB"] = args.db
+    return load_settings(env, require_secret=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from warehouse.queue import ActionQueue, queue_path
+
+    if args.writeback_command == "ops":
+        from pipelines.writeback.catalogue import ops_table
+
+        print(ops_table())
+        return 0
+    settings = _settings(args)
+    queue = ActionQueue(queue_path(settings.db_path))
+    if args.writeback_command == "enqueue":
+        return enqueue(settings, queue, args.file)
+    if args.writeback_command == "status":
+        return status(queue)
+    if args.writeback_command == "cancel":
+        for action in queue.cancel(args.actions):
+            print(f"cancelled {action.id} ({action.key})")
+        return 0
+    if args.writeback_command == "retry":
+        again = queue.retry_failed()
+        print(f"{len(again)} failed action(s) pending again")
+        return 0
+    from pipelines.writeback.replay import replay_from_cli
+
+    return replay_from_cli(settings, queue)
+
+
+def context_for(settings: GraphSettings, queue: ActionQueue, base: Path) -> Context:
+    from connectors.graph.delegated import signed_in
+    from pipelines.writeback.actions import Context
+
+    accounts = {str(a.get("username", "")).lower() for a in signed_in(settings.token_cache)}
+    return Context(auth=settings.auth, signed_in=accounts, base=base, queued=lambda keys: set(queue.known_keys(keys)))
+
+
+def enqueue_text(settings: GraphSettings, queue: ActionQueue, text: str, source: str,
+                 base: Path) -> list[Enqueued]:
+    """Validate a whole file and queue it (Python callers use this too); ActionFileError: nothing queued."""
+    from pipelines.writeback.actions import parse_lines
+
+    actions = parse_lines(text, source, context_for(settings, queue, base))
+    return queue.enqueue(actions)
+
+
+def enqueue(settings: GraphSettings, queue: ActionQueue, file: str) -> int:
+    if file == "-":
+        text, source, base = sys.stdin.read(), "stdin", Path.cwd()
+    else:
+        path = Path(file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ActionFileError(file, [(0, f"cannot read it: {getattr(exc, 'strerror', None) or exc}")]) from None
+        source, base = str(path), path.resolve().parent
+    done = enqueue_text(settings, queue, text, source, base)
+    for item in done:
+        print(f"{item.action_id}\t{item.key}" + ("" if item.new else "\t(already queued)"))
+    fresh = sum(item.new for item in done)
+    print(f"queued {fresh} action(s)" + (f", {len(done) - fresh} already queued" if fresh < len(done) else ""),
+          file=sys.stderr)
+    return 0
+
+
+def status(queue: ActionQueue) -> int:
+    from models.writeback import CONFLICT, FAILED, STATUSES
+
+    counts = queue.counts()
+    print("  ".join(f"{name} {counts[name]}" for name in STATUSES))
+    for action in queue.actions([FAILED, CONFLICT]):
+        print(f"{action.id}\t{action.key}\t{action.status}\t{action.op}\t{action.error or ''}")
+    return 0
+

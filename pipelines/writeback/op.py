@@ -1,0 +1,79 @@
+"""What a write-back operation is, as data: one `Op` per POST, PATCH, PUT or DELETE of the catalogue.
+
+The catalogue (catalogue.py) names each op exactly as the seed's operation tables do
+("METHOD /path/{placeholder}"); where Graph v1.0 spells it differently the op says how it is sent.
+Everything the queue checks at enqueue, and everything the replay needs to send, retry, reconcile
+and apply locally, is read from here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Body(Enum):
+    NONE = "none"  # no request body
+    JSON = "json"  # a JSON object is required
+    OPTIONAL = "optional"  # a JSON object may be given (e.g. a comment on forward)
+    CONTENT = "content"  # raw bytes from `content_file` (file upload)
+
+
+class Retry(Enum):
+    """What happens after an ambiguous failure (the request may have reached Graph, no answer came)."""
+
+    SAFE = "safe"  # idempotent (PATCH, PUT, DELETE and reads): sent again
+    TRANSACTION_ID = "transaction_id"  # event create: sent again with the same transactionId; Graph dedupes
+    DRAFT = "draft"  # mail send: done as a draft marked with the action id, /send, then looked up in Sent Items
+    LOOKUP = "lookup"  # a create whose result can be found afterwards by a property the action set
+    NEVER = "never"  # not repeated: ends `failed` with "outcome unknown"
+
+
+class Effect(Enum):
+    """What a success changes in the warehouse at once."""
+
+    NONE = "none"  # nothing synced changes (e.g. a sharing link, a reply sent)
+    UPDATE = "update"  # the row is patched with the sent properties (is_read flips at once)
+    INSERT = "insert"  # the created object (the response body) is upserted
+    DELETE = "delete"  # the row is tombstoned
+    REFRESH = "refresh"  # the table's rows are marked for the next delta to refresh
+    RESULT = "result"  # a read done with POST: only the result is stored, in the queue
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str  # exactly as in the seed: "PATCH /me/messages/{message-id}"
+    family: str  # the seed's section: mail, calendar, users, teams, files
+    summary: str  # the seed's description
+    body: Body
+    success: int  # the documented success status (200, 201, 202, 204)
+    app_only: bool  # Graph allows it with application permissions (its doc page's Permissions table)
+    delegated: bool  # Graph allows it with delegated permissions
+    app_permission: str  # least privileged application permission ("" when not supported)
+    delegated_permission: str  # least privileged delegated permission ("" when not supported)
+    retry: Retry
+    effect: Effect
+    table: str = ""  # the warehouse table the effect lands in ("" for none)
+    doc: str = ""  # the Graph doc page: api-reference/v1.0/api/<doc>.md
+    # How Graph v1.0 spells it, where that differs from the name ("DELETE /groups/{team-id}").
+    graph: str = ""
+    asynchronous: bool = False  # 202 + Location of a teamsAsyncOperation, followed to its end
+    note: str = ""  # anything a user must know (shown by `writeback ops`)
+
+    @property
+    def method(self) -> str:
+        return self.name.split(" ", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.name.split(" ", 1)[1]
+
+    @property
+    def sent_as(self) -> str:
+        """"METHOD /path" as sent to Graph v1.0."""
+        return self.graph or self.name
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"\{([^}]+)\}", self.path))

@@ -1,0 +1,359 @@
+"""Replaying the queue against Graph: each action applied once, in dependency order.
+
+The protocol that makes a crash harmless: before a request is sent, its action is marked `running`
+and an attempt without an answer is recorded, in one commit. The answer is recorded with the
+action's final status in the next. So a run that finds an action `running` knows it may have reached
+Graph, and treats it as an ambiguous outcome: an op that is safe to repeat (PATCH, PUT, DELETE, an
+event create carrying its transactionId) is sent again; any other ends `failed` with "outcome
+unknown" and is never sent blindly.
+
+Order: an action that refers to another's result (`@draft.id`) waits for it; a wave is every action
+whose dependencies succeeded. Within a wave a user's actions go as JSON `$batch` requests of up to
+20 (the client retries throttled items after their Retry-After), at most 4 at once per user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from connectors.graph import GraphClient, GraphError, GraphUnreachable
+from connectors.graph.delegated import DelegatedProvider, PublicClient
+from connectors.settings import GraphSettings
+from models.writeback import CANCELLED, CONFLICT, FAILED, PENDING, RUNNING, SUCCEEDED, Action, Attempt
+from pipelines.sync.routes import delegated_scopes
+from pipelines.writeback.actions import REFERENCE, SYNCED
+from pipelines.writeback.catalogue import CATALOGUE
+from pipelines.writeback.effects import LocalEffects
+from pipelines.writeback.op import Body, Op, Retry
+from warehouse import Warehouse
+from warehouse.queue import ActionQueue
+
+BATCH_LIMIT = 20
+PER_USER = 4  # concurrent requests per mailbox (Outlook's limit)
+THROTTLED = (429, 503, 504)
+
+
+@dataclass
+class ReplayReport:
+    statuses: dict[str, int] = field(default_factory=dict)  # what this run ended, per status
+    requests: int = 0
+    seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)  # "id key: error" of actions that failed or conflicted
+    pending: int = 0  # still pending at the end (throttled beyond the retries, or waiting on those)
+
+
+@dataclass
+class _Prepared:
+    action: Action
+    op: Op
+    method: str
+    url: str
+    body: dict[str, Any] | None
+    headers: dict[str, str]
+    content: bytes | None = None
+
+    @property
+    def batchable(self) -> bool:
+        return self.content is None and not self.op.asynchronous
+
+
+class Replay:
+    def __init__(self, settings: GraphSettings, queue: ActionQueue, warehouse: Warehouse,
+                 app_client: GraphClient | None = None) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.effects = LocalEffects(warehouse)
+        self._app_client = app_client
+        self.report = ReplayReport()
+        self._clients: dict[str, GraphClient] = {}
+        self._public: PublicClient | None = None
+        self._tried: set[int] = set()  # sent (or settled) in this run: a throttled one waits for the next run
+
+    async def run(self) -> ReplayReport:
+        started = time.monotonic()
+        async with self._connections():
+            self._settle_interrupted()
+            while True:
+                wave = self._ready()
+                if not wave:
+                    break
+                by_user: dict[str, list[Action]] = {}
+                for action in wave:
+                    by_user.setdefault(action.user or "", []).append(action)
+                await asyncio.gather(*(self._user_wave(actions) for actions in by_user.values()))
+            self.report.requests = sum(c.stats.requests for c in self._all_clients())
+        self.report.pending = len(self.queue.actions([PENDING]))
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    # -- which actions, in which order ------------------------------------------------------------
+
+    def _settle_interrupted(self) -> None:
+        """Actions a dead run left `running`: repeat the safe ones, never the others."""
+        for action in self.queue.actions([RUNNING]):
+            op = CATALOGUE[action.op]
+            if op.retry in (Retry.SAFE, Retry.TRANSACTION_ID):
+                self.queue.set_status(action.id or 0, PENDING, detail="interrupted run: safe to send again")
+            else:
+                self._end(action, FAILED, error="outcome unknown: the run stopped after sending it; check in "
+                                                "Graph before `writeback retry`")
+
+    def _ready(self) -> list[Action]:
+        """Pending actions not tried in this run whose dependencies all succeeded; those whose
+        dependency failed, conflicted or was cancelled fail too."""
+        pending = [a for a in self.queue.actions([PENDING]) if a.id not in self._tried]
+        done = self.queue.known_keys({key for action in pending for key in action.depends_on})
+        ready = []
+        for action in pending:
+            deps = [done[k] for k in action.depends_on if k in done]
+            broken = [d for d in deps if d.status in (FAILED, CONFLICT, CANCELLED)]
+            if broken:
+                self._end(action, FAILED, error=f"dependency {broken[0].key} ended {broken[0].status}")
+            elif len(deps) == len(action.depends_on) and all(d.status == SUCCEEDED for d in deps):
+                ready.append(action)
+        self._tried.update(a.id or 0 for a in ready)
+        return ready
+
+    # -- one user's wave -------------------------------------------------------------------------
+
+    async def _user_wave(self, actions: list[Action]) -> None:
+        slots = asyncio.Semaphore(PER_USER)
+        prepared: list[_Prepared] = []
+        for action in actions:
+            try:
+                prepared.append(self._prepare(action))
+            except (LookupError, OSError) as exc:
+                self._end(action, FAILED, error=str(exc))
+        batchable = [p for p in prepared if p.batchable]
+        single = [p for p in prepared if not p.batchable]
+        groups = [batchable[i:i + BATCH_LIMIT] for i in range(0, len(batchable), BATCH_LIMIT)]
+
+        async def guarded(coro: Any) -> None:
+            async with slots:
+                await coro
+
+        await asyncio.gather(*(guarded(self._send_batch(group)) for group in groups),
+                             *(guarded(self._send_one(p)) for p in single))
+
+    def _prepare(self, action: Action) -> _Prepared:
+        op = CATALOGUE[action.op]
+        results = self.queue.known_keys(action.depends_on)
+        params = _resolve(action.params, results)
+        body = _resolve(action.body, results) if action.body is not None else None
+        if op.retry is Retry.TRANSACTION_ID and isinstance(body, dict):
+            # Graph drops a second create with the same transactionId: the retry is harmless.
+            body.setdefault("transactionId", str(uuid.uuid5(uuid.NAMESPACE_URL, f"graphsync:{action.key}")))
+        method, path = op.sent_as.split(" ", 1)
+        client = self._client_for(action, op)
+        if client is self._app_client and (path == "/me" or path.startswith("/me/")):
+            path = "/users/{user-id}" + path[3:]  # app-only: /me is the action's user
+        values = {**params, "user-id": action.user or ""}
+        for name in _placeholders(path):
+            if not values.get(name):
+                raise LookupError(f"{op.name}: no value for {{{name}}}")
+            path = path.replace(f"{{{name}}}", quote(str(values[name]), safe=""))
+        headers: dict[str, str] = {}
+        if action.if_match:
+            headers["If-Match"] = self.effects.synced_etag(op, action, params) if action.if_match == SYNCED \
+                else action.if_match
+        content = None
+        if op.body is Body.CONTENT and action.content_file:
+            with open(action.content_file, "rb") as handle:
+                content = handle.read()
+            headers["Content-Type"] = "application/octet-stream"
+        return _Prepared(action, op, method, path, body, headers, content)
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    async def _send_batch(self, group: list[_Prepared]) -> None:
+        client = self._client_for(group[0].action, group[0].op)
+        ids = {str(i): p for i, p in enumerate(group)}
+        attempts = self._begin(group, in_batch=len(group) > 1)
+        requests = []
+        for item_id, p in ids.items():
+            headers = {**p.headers, "client-request-id": attempts[item_id].client_request_id}
+            request: dict[str, Any] = {"id": item_id, "method": p.method, "url": p.url, "headers": headers}
+            if p.body is not None:
+                request["body"] = p.body
+            requests.append(request)
+        started = time.monotonic()
+        try:
+            answers = await client.batch(requests)
+        except GraphUnreachable as exc:
+            for item_id, p in ids.items():
+                self._ambiguous(p, attempts[item_id], str(exc))
+            return
+        except GraphError as exc:
+            for item_id, p in ids.items():
+                self._answered(p, attempts[item_id], exc.status, {"error": {"code": exc.code, "message": str(exc)}},
+                               exc.request_id, time.monotonic() - started)
+            return
+        for item_id, answer in zip(ids, answers, strict=True):
+            headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
+            self._answered(ids[item_id], attempts[item_id], int(answer.get("status", 0)), answer.get("body"),
+                           headers.get("request-id"), time.monotonic() - started)
+
+    async def _send_one(self, p: _Prepared) -> None:
+        client = self._client_for(p.action, p.op)
+        attempt = self._begin([p], in_batch=False)["0"]
+        started = time.monotonic()
+        headers = {**p.headers, "client-request-id": attempt.client_request_id or ""}
+        try:
+            response = await client.request(p.method, p.url, json=p.body if p.content is None else None,
+                                            content=p.content, headers=headers)
+        except GraphUnreachable as exc:
+            self._ambiguous(p, attempt, str(exc))
+            return
+        except GraphError as exc:
+            self._answered(p, attempt, exc.status, {"error": {"code": exc.code, "message": str(exc)}},
+                           exc.request_id, time.monotonic() - started)
+            return
+        body: Any = response.json() if response.content and "json" in response.headers.get("content-type", "") \
+            else None
+        if p.op.asynchronous and response.status_code == 202 and response.headers.get("location"):
+            body = await self._follow(client, response.headers["location"])
+        self._answered(p, attempt, response.status_code, body, response.headers.get("request-id"),
+                       time.monotonic() - started)
+
+    async def _follow(self, client: GraphClient, location: str, timeout_s: float = 300.0) -> dict[str, Any]:
+        """A long-running Teams operation (teamsAsyncOperation) followed to its end."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.2
+        while True:
+            operation = await client.get(location)
+            status = str(operation.get("status", "")).lower()
+            if status in ("succeeded", "failed") or time.monotonic() > deadline:
+                return operation
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    # -- outcomes ----------------------------------------------------------------------------------
+
+    def _begin(self, group: list[_Prepared], in_batch: bool) -> dict[str, Attempt]:
+        now = datetime.now(UTC)
+        attempts = {str(i): Attempt(action_id=p.action.id or 0, started_at=now, in_batch=in_batch,
+                                    client_request_id=str(uuid.uuid4())) for i, p in enumerate(group)}
+        self.queue.begin_attempts([(p.action.id or 0, attempts[str(i)]) for i, p in enumerate(group)])
+        return attempts
+
+    def _answered(self, p: _Prepared, attempt: Attempt, status: int, body: Any, request_id: str | None,
+                  seconds: float) -> None:
+        attempt.http_status, attempt.request_id, attempt.seconds = status, request_id, seconds
+        if 200 <= status < 300:
+            failed_operation = p.op.asynchronous and isinstance(body, dict) and \
+                str(body.get("status", "")).lower() == "failed"
+            if failed_operation:
+                attempt.error = _error_line(status, body)
+                self._end(p.action, FAILED, attempt=attempt, error=f"the operation failed: {body.get('error')}")
+                return
+            result = body if isinstance(body, dict) else {}
+            self._end(p.action, SUCCEEDED, attempt=attempt, result=result)
+            self.effects.apply(p.op, p.action, _resolve(p.action.params, self.queue.known_keys(p.action.depends_on)),
+                               p.body, result)
+            return
+        attempt.error = _error_line(status, body)
+        if status == 412:
+            self._end(p.action, CONFLICT, attempt=attempt, error=f"conflict: {attempt.error}")
+        elif status in THROTTLED:
+            self._end(p.action, PENDING, attempt=attempt, error=f"throttled; sent again next run: {attempt.error}")
+        else:
+            self._end(p.action, FAILED, attempt=attempt, error=attempt.error)
+
+    def _ambiguous(self, p: _Prepared, attempt: Attempt, why: str) -> None:
+        attempt.error = why
+        if p.op.retry in (Retry.SAFE, Retry.TRANSACTION_ID):
+            self._end(p.action, PENDING, attempt=attempt, error=f"no answer; safe to send again: {why}")
+        else:
+            self._end(p.action, FAILED, attempt=attempt, error=f"outcome unknown (no answer from Graph): {why}")
+
+    def _end(self, action: Action, status: str, *, attempt: Attempt | None = None,
+             result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        self.queue.finish(action.id or 0, status, attempt=attempt, result=result, error=error)
+        if status != PENDING:
+            self.report.statuses[status] = self.report.statuses.get(status, 0) + 1
+        if status in (FAILED, CONFLICT):
+            self.report.failed.append(f"{action.id} {action.key}: {error}")
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    def _client_for(self, action: Action, op: Op) -> GraphClient:
+        if self.settings.auth == "app" and op.app_only:
+            assert self._app_client is not None
+            return self._app_client
+        user = (action.user or "").lower()
+        if user not in self._clients:
+            assert self._public is not None
+            account = self._public.account(user)
+            if account is None:
+                raise LookupError(f"{op.name} needs {action.user} signed in: "
+                                  f"run `graphsync login --user {action.user}`")
+            provider = DelegatedProvider(self._public, account, delegated_scopes(self.settings))
+            self._clients[user] = GraphClient(self.settings, token_provider=provider)
+        return self._clients[user]
+
+    def _all_clients(self) -> list[GraphClient]:
+        return [*([self._app_client] if self._app_client else []), *self._clients.values()]
+
+    @contextlib.asynccontextmanager
+    async def _connections(self) -> AsyncIterator[None]:
+        if self.settings.auth == "app" and self._app_client is None:
+            self._app_client = GraphClient(self.settings)
+        self._public = PublicClient(self.settings)
+        try:
+            yield
+        finally:
+            for client in self._all_clients():
+                await client.aclose()
+            self._public.close()
+
+
+def _placeholders(path: str) -> list[str]:
+    return re.findall(r"\{([^}]+)\}", path)
+
+
+def _resolve(value: Any, results: dict[str, Action]) -> Any:
+    """`@key.field` replaced by that field of the action's result (dotted paths go deeper)."""
+    if isinstance(value, str):
+        match = REFERENCE.match(value)
+        if match is None or value == SYNCED:
+            return value
+        source = results.get(match.group(1))
+        found: Any = source.result if source else None
+        for step in match.group(2).split("."):
+            found = found.get(step) if isinstance(found, dict) else None
+        if found is None:
+            raise LookupError(f"{value}: the result of {match.group(1)} has no {match.group(2)}")
+        return found
+    if isinstance(value, dict):
+        return {k: _resolve(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, results) for v in value]
+    return value
+
+
+def _error_line(status: int, body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{status} {error.get('code', '')}: {' '.join(str(error.get('message', '')).split())}"[:300]
+    return f"HTTP {status}"
+
+
+def replay_from_cli(settings: GraphSettings, queue: ActionQueue) -> int:
+    report = asyncio.run(Replay(settings, queue, Warehouse(settings.db_path)).run())
+    done = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items())) or "nothing to do"
+    print(f"write-back finished in {report.seconds:.1f} s: {done}; {report.requests} requests")
+    for line in report.failed:
+        print(f"  ! {line}")
+    if report.failed or report.pending:
+        raise LookupError(f"{len(report.failed)} action(s) failed or conflicted, {report.pending} still pending; "
+                          "see `graphsync writeback status`")
+    return 0
