@@ -7,9 +7,11 @@ Graph, and treats it as an ambiguous outcome: an op that is safe to repeat (PATC
 event create carrying its transactionId) is sent again; any other ends `failed` with "outcome
 unknown" and is never sent blindly.
 
-Order: an action that refers to another's result (`@draft.id`) waits for it; a wave is every action
-whose dependencies succeeded. Within a wave a user's actions go as JSON `$batch` requests of up to
-20 (the client retries throttled items after their Retry-After), at most 4 at once per user.
+Order: an action that refers to another's result (`@draft.id`) waits for it, and actions on the same
+item (same user and params) go in the order they were queued. A wave is every action whose
+dependencies succeeded and that is the first still to go on its item. Within a wave a user's actions
+go as JSON `$batch` requests of up to 20 (the client retries throttled items after their
+Retry-After), at most 4 at once per user.
 """
 
 from __future__ import annotations
@@ -113,12 +115,16 @@ class Replay:
         pending = [a for a in self.queue.actions([PENDING]) if a.id not in self._tried]
         done = self.queue.known_keys({key for action in pending for key in action.depends_on})
         ready = []
+        busy: set[str] = set()  # targets with an earlier action still to go: actions on one item keep their order
         for action in pending:
+            target = _target(action)
+            first_on_target = target not in busy
+            busy.add(target)
             deps = [done[k] for k in action.depends_on if k in done]
             broken = [d for d in deps if d.status in (FAILED, CONFLICT, CANCELLED)]
             if broken:
                 self._end(action, FAILED, error=f"dependency {broken[0].key} ended {broken[0].status}")
-            elif len(deps) == len(action.depends_on) and all(d.status == SUCCEEDED for d in deps):
+            elif first_on_target and len(deps) == len(action.depends_on) and all(d.status == SUCCEEDED for d in deps):
                 ready.append(action)
         self._tried.update(a.id or 0 for a in ready)
         return ready
@@ -314,6 +320,11 @@ class Replay:
             for client in self._all_clients():
                 await client.aclose()
             self._public.close()
+
+
+def _target(action: Action) -> str:
+    """What an action acts on, as far as the queue can tell before sending: its user and params."""
+    return f"{(action.user or '').lower()} {sorted(action.params.items())}" if action.params else f"new {action.id}"
 
 
 def _placeholders(path: str) -> list[str]:

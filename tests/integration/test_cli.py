@@ -99,8 +99,8 @@ def test_debug_shows_the_traceback(sim: Simulator, tmp_path: Path) -> None:
 
 
 def _kill_at_random_points(sim: Simulator, env: dict[str, str], cwd: Path, args: list[str], seed: int,
-                           between: Callable[[int], None]) -> int:
-    """Start `graphsync sync ARGS` six times, each killed with SIGKILL after a random number of Graph
+                           between: Callable[[int], None], command: tuple[str, ...] = ("sync",)) -> int:
+    """Start `graphsync COMMAND ARGS` six times, each killed with SIGKILL after a random number of Graph
     requests; `between(attempt)` may change the tenant after each kill. Returns how many were killed."""
     rng = random.Random(seed)
     interrupted = 0
@@ -108,7 +108,7 @@ def _kill_at_random_points(sim: Simulator, env: dict[str, str], cwd: Path, args:
         # A random point measured in Graph requests served, not seconds: robust to machine speed.
         kill_after = rng.randint(3, 60)
         mark = sim.control("journal_mark")
-        proc = subprocess.Popen(GRAPHSYNC + ["sync", *args], env=env, cwd=cwd,
+        proc = subprocess.Popen(GRAPHSYNC + [*command, *args], env=env, cwd=cwd,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
