@@ -16,15 +16,16 @@ from pipelines.defs.mail.automation import (
     sync_teams,
     teams_daily,
 )
+from pipelines.defs.writeback.jobs import pending_actions, writeback, writeback_every_15_minutes
 from pipelines.resources import GraphResource, WarehouseResource
 
 defs = dg.Definitions(
     # Every table of the sync plan is an asset of its group's family (pipelines/defs/families.py).
     assets=[users, *FAMILIES.values()],
     asset_checks=[users_have_unique_ids, live_messages_have_live_folders, *UNIQUE_KEY_CHECKS.values()],
-    jobs=[sync_directory, sync_mailboxes, sync_chats, sync_teams],
-    schedules=[directory_hourly, mailboxes_hourly, chats_daily, teams_daily],
-    sensors=[mailbox_partitions],
+    jobs=[sync_directory, sync_mailboxes, sync_chats, sync_teams, writeback],
+    schedules=[directory_hourly, mailboxes_hourly, chats_daily, teams_daily, writeback_every_15_minutes],
+    sensors=[mailbox_partitions, pending_actions],
     resources={"graph": GraphResource(), "warehouse": WarehouseResource()},
     # Each run is one process that paces its own Graph calls; Graph, not CPU, is the bottleneck.
     executor=dg.in_process_executor,

@@ -2,12 +2,14 @@
 
 Full sync, a burst of changes in the tenant (new, edited, deleted and moved mail, a new folder, a
 directory edit), an incremental sync that moves only those changes, a check that the warehouse
-equals the tenant, and a few example queries.
+equals the tenant, a queued write-back (mail marked read, a draft sent, a meeting booked) whose
+effect shows in the warehouse at once, and a few example queries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pipelines.sync.plan import Kind
 from pipelines.sync.streams import PLAN
 from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
 from warehouse import Warehouse
+from warehouse.queue import ActionQueue, queue_path
 
 EXAMPLE_QUERIES = {
     "Busiest senders": """
@@ -43,7 +46,8 @@ class Demo:
     state_dir: Path
 
     def run(self) -> None:
-        for leftover in (self.db, Path(f"{self.db}.wal")):
+        for leftover in (self.db, Path(f"{self.db}.wal"), queue_path(self.db), *queue_path(self.db).parent.glob(
+                f"{queue_path(self.db).name}-*")):
             leftover.unlink(missing_ok=True)  # the demo always starts from an empty warehouse
         scale = content.SCALES[self.scale]
         say(f"Starting the tenant simulator ({scale.users} mailboxes x {scale.messages_per_mailbox:,} messages)")
@@ -62,6 +66,7 @@ class Demo:
                 f"for (chats, members, channels, calendars; unchanged rows are left as they are), "
                 f"sent together in {incremental.requests} HTTP requests ($batch)")
             self._check_exact(sim)
+            self._write_back(sim)
         self._show_queries()
         say(f"\nThe warehouse is {self.db}. Query it with DuckDB, e.g.:\n"
             f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{self.db}', read_only=True)"
@@ -108,6 +113,45 @@ class Demo:
         sim.control("post_channel_reply", team=team, channel=channel, message=post, text="Demo: agreed")
         return (f"{created} messages received, {edited} edited, {deleted} deleted, {moved} moved, "
                 "1 folder created, 1 user edited, 1 meeting booked, 1 chat message and 1 channel reply posted")
+
+    def _write_back(self, sim: Simulator) -> None:
+        """Queue actions as a user would (a JSON Lines file), replay them, show the effect."""
+        from pipelines.writeback.commands import enqueue_text
+        from pipelines.writeback.replay import Replay
+
+        settings = load_settings({**sim.endpoints.env(), "GRAPHSYNC_DB": str(self.db)}, dotenv_path=None)
+        wh = Warehouse(self.db)
+        user_id, upn = wh.query_rows("SELECT id, user_principal_name FROM users WHERE _deleted_at IS NULL "
+                                     "ORDER BY user_principal_name LIMIT 1")[0]
+        unread = [row[0] for row in wh.query_rows(
+            "SELECT id FROM messages WHERE user_id = ? AND NOT is_read AND _deleted_at IS NULL ORDER BY id LIMIT 5",
+            [user_id])]
+        actions = [{"op": "PATCH /me/messages/{message-id}", "user": upn, "key": f"demo-read-{n}",
+                    "params": {"message-id": m}, "body": {"isRead": True}} for n, m in enumerate(unread)]
+        actions += [
+            {"op": "POST /me/messages", "user": upn, "key": "demo-draft",
+             "body": {"subject": "Demo: write-back works", "toRecipients": [{"emailAddress": {"address": upn}}]}},
+            {"op": "POST /me/messages/{message-id}/send", "user": upn, "key": "demo-send",
+             "params": {"message-id": "@demo-draft.id"}},
+            {"op": "POST /me/calendar/events", "user": upn, "key": "demo-meeting",
+             "body": {"subject": "Demo: queued meeting",
+                      "start": {"dateTime": "2026-12-15T15:00:00", "timeZone": "UTC"},
+                      "end": {"dateTime": "2026-12-15T15:30:00", "timeZone": "UTC"}}},
+        ]
+        queue = ActionQueue(queue_path(self.db))
+        enqueue_text(settings, queue, "".join(json.dumps(a) + "\n" for a in actions), "demo", self.db.parent)
+        say(f"\n5. Write-back: {len(actions)} actions queued for {upn} ({len(unread)} messages to mark read, a "
+            "draft and its send (the send waits for the draft's id), a meeting)")
+        report = asyncio.run(Replay(settings, queue, wh).run())
+        done = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items()))
+        still = wh.query_rows(f"SELECT count(*) FROM messages WHERE NOT is_read AND id IN "
+                              f"({', '.join('?' for _ in unread) or 'NULL'})", unread)[0][0]
+        meeting = wh.query_rows("SELECT count(*) FROM events WHERE subject = ?", ["Demo: queued meeting"])[0][0]
+        say(f"   {done} in {report.requests} HTTP requests ($batch); in the warehouse, at once: "
+            f"{len(unread) - still} of those {len(unread)} messages now read, the new meeting "
+            f"{'stored' if meeting else 'not stored'}")
+        if report.failed or still or not meeting:
+            raise SystemExit(1)
 
     def _check_exact(self, sim: Simulator) -> None:
         wh = Warehouse(self.db)

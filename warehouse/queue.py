@@ -39,6 +39,17 @@ class Enqueued:
     new: bool  # False: an action with this key was already queued, and is left as it is
 
 
+@dataclass
+class Outcome:
+    """Where one action ends after an attempt (or without one: a failed dependency)."""
+
+    action_id: int
+    status: str
+    attempt: Attempt | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -137,13 +148,16 @@ class ActionQueue:
                 session.add(attempt)
             session.commit()
 
-    def finish(self, action_id: int, status: str, *, attempt: Attempt | None = None,
-               result: dict[str, Any] | None = None, error: str | None = None) -> None:
-        """The answer of an attempt and the status it leads to, in one commit."""
+    def finish(self, outcomes: list[Outcome]) -> None:
+        """Answers of attempts and the statuses they lead to, in one commit."""
+        if not outcomes:
+            return
         with self.session() as session:
-            if attempt is not None:
-                session.add(attempt)
-            self._set(session, action_id, status, detail=error, result=result, error=error)
+            for outcome in outcomes:
+                if outcome.attempt is not None:
+                    session.add(outcome.attempt)
+                self._set(session, outcome.action_id, outcome.status, detail=outcome.error, result=outcome.result,
+                          error=outcome.error)
             session.commit()
 
     def counts(self) -> dict[str, int]:

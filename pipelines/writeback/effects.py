@@ -28,9 +28,21 @@ class LocalEffects:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
         self.skipped: list[str] = []  # why an effect was not written, per action
+        self._due: list[PageBatch] = []
 
-    def apply(self, op: Op, action: Action, params: dict[str, Any], sent: dict[str, Any] | None,
-              result: dict[str, Any]) -> bool:
+    def flush(self) -> None:
+        """Write the effects collected so far, in one warehouse transaction."""
+        due, self._due = self._due, []
+        if not due:
+            return
+        try:
+            self.warehouse.apply(due, now=datetime.now(UTC))
+        except WarehouseError as exc:
+            self.skipped.append(f"{len(due)} effect(s): {exc}")
+
+    def add(self, op: Op, action: Action, params: dict[str, Any], sent: dict[str, Any] | None,
+            result: dict[str, Any]) -> bool:
+        """Collect the effect of one successful action (written by `flush`)."""
         if op.effect not in (Effect.UPDATE, Effect.INSERT, Effect.DELETE) or op.table not in TABLES:
             return False
         try:
@@ -46,7 +58,7 @@ class LocalEffects:
                 batch = _batch(op.table, scope, [{**changed, "id": target}], {target}, [])
             else:
                 batch = _batch(op.table, scope, [result], set(), [])
-            self.warehouse.apply([batch], now=datetime.now(UTC))
+            self._due.append(batch)
             return True
         except WarehouseError as exc:
             self.skipped.append(f"{action.key}: {exc}")

@@ -37,7 +37,7 @@ from pipelines.writeback.catalogue import CATALOGUE
 from pipelines.writeback.effects import LocalEffects
 from pipelines.writeback.op import Body, Op, Retry
 from warehouse import Warehouse
-from warehouse.queue import ActionQueue
+from warehouse.queue import ActionQueue, Outcome
 
 BATCH_LIMIT = 20
 PER_USER = 4  # concurrent requests per mailbox (Outlook's limit)
@@ -79,6 +79,7 @@ class Replay:
         self._clients: dict[str, GraphClient] = {}
         self._public: PublicClient | None = None
         self._tried: set[int] = set()  # sent (or settled) in this run: a throttled one waits for the next run
+        self._outcomes: list[Outcome] = []  # answered, not yet committed (see _commit)
 
     async def run(self) -> ReplayReport:
         started = time.monotonic()
@@ -108,6 +109,7 @@ class Replay:
             else:
                 self._end(action, FAILED, error="outcome unknown: the run stopped after sending it; check in "
                                                 "Graph before `writeback retry`")
+        self._commit()
 
     def _ready(self) -> list[Action]:
         """Pending actions not tried in this run whose dependencies all succeeded; those whose
@@ -127,6 +129,7 @@ class Replay:
             elif first_on_target and len(deps) == len(action.depends_on) and all(d.status == SUCCEEDED for d in deps):
                 ready.append(action)
         self._tried.update(a.id or 0 for a in ready)
+        self._commit()
         return ready
 
     # -- one user's wave -------------------------------------------------------------------------
@@ -139,6 +142,7 @@ class Replay:
                 prepared.append(self._prepare(action))
             except (LookupError, OSError) as exc:
                 self._end(action, FAILED, error=str(exc))
+        self._commit()
         batchable = [p for p in prepared if p.batchable]
         single = [p for p in prepared if not p.batchable]
         groups = [batchable[i:i + BATCH_LIMIT] for i in range(0, len(batchable), BATCH_LIMIT)]
@@ -146,6 +150,7 @@ class Replay:
         async def guarded(coro: Any) -> None:
             async with slots:
                 await coro
+                self._commit()
 
         await asyncio.gather(*(guarded(self._send_batch(group)) for group in groups),
                              *(guarded(self._send_one(p)) for p in single))
@@ -263,8 +268,8 @@ class Replay:
                 return
             result = body if isinstance(body, dict) else {}
             self._end(p.action, SUCCEEDED, attempt=attempt, result=result)
-            self.effects.apply(p.op, p.action, _resolve(p.action.params, self.queue.known_keys(p.action.depends_on)),
-                               p.body, result)
+            self.effects.add(p.op, p.action, _resolve(p.action.params, self.queue.known_keys(p.action.depends_on)),
+                             p.body, result)
             return
         attempt.error = _error_line(status, body)
         if status == 412:
@@ -281,9 +286,17 @@ class Replay:
         else:
             self._end(p.action, FAILED, attempt=attempt, error=f"outcome unknown (no answer from Graph): {why}")
 
+    def _commit(self) -> None:
+        """Store the answers received and write their local effects: one queue commit and one
+        warehouse transaction per request, not per action. An answer lost to a crash before this
+        leaves its action `running`, which the next run settles as an ambiguous outcome."""
+        outcomes, self._outcomes = self._outcomes, []
+        self.queue.finish(outcomes)
+        self.effects.flush()
+
     def _end(self, action: Action, status: str, *, attempt: Attempt | None = None,
              result: dict[str, Any] | None = None, error: str | None = None) -> None:
-        self.queue.finish(action.id or 0, status, attempt=attempt, result=result, error=error)
+        self._outcomes.append(Outcome(action.id or 0, status, attempt, result, error))
         if status != PENDING:
             self.report.statuses[status] = self.report.statuses.get(status, 0) + 1
         if status in (FAILED, CONFLICT):

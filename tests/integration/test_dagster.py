@@ -115,3 +115,30 @@ def test_delegated_assets_are_partitioned_by_signed_in_account(sim: Simulator, t
         assert result.success
     run_sync(sim, app_db, tables=("users", "mail_folders", "messages", "events"))
     assert_same_as_app_only(app_db, db, people, ("users", "mail_folders", "messages", "events"))
+
+
+def test_the_writeback_job_replays_pending_actions_when_the_sensor_sees_them(sim: Simulator, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    import json
+
+    from pipelines.defs.writeback.jobs import pending_actions, writeback
+    from pipelines.writeback.commands import enqueue_text
+    from tests.integration.helpers import settings_for
+    from warehouse.queue import ActionQueue, queue_path
+
+    monkeypatch.setenv("GRAPH_CLIENT_SECRET", sim.endpoints.client_secret)
+    db = tmp_path / "wh.duckdb"
+    resources = _resources(sim, db)
+    with dg.instance_for_test() as instance:
+        idle = pending_actions(dg.build_sensor_context(instance=instance, resources=resources))
+        assert not idle.run_requests
+        user = sim.control("users_state")[sim.control("user_ids")[0]]["userPrincipalName"]
+        line = json.dumps({"op": "POST /me/mailFolders", "user": user, "key": "f1", "body": {"displayName": "Dagster"}})
+        enqueue_text(settings_for(sim, db), ActionQueue(queue_path(db)), line, "test", tmp_path)
+        woken = pending_actions(dg.build_sensor_context(instance=instance, resources=resources))
+        assert len(woken.run_requests) == 1
+        result = writeback.execute_in_process(instance=instance, resources=resources)
+        assert result.success
+    folders = sim.control("mailbox_state", user=user)["folders"].values()
+    assert [f["displayName"] for f in folders].count("Dagster") == 1
+    assert ActionQueue(queue_path(db)).counts()["succeeded"] == 1
