@@ -26,7 +26,8 @@ defs = dg.Definitions(
     jobs=[sync_directory, sync_mailboxes, sync_chats, sync_teams, writeback],
     schedules=[directory_hourly, mailboxes_hourly, chats_daily, teams_daily, writeback_every_15_minutes],
     sensors=[mailbox_partitions, pending_actions],
-    resources={"graph": GraphResource(), "warehouse": WarehouseResource()},
+    # The auth mode is a deployment setting: app-only, or the accounts signed in with `graphsync login`.
+    resources={"graph": GraphResource(auth=dg.EnvVar("GRAPH_AUTH")), "warehouse": WarehouseResource()},
     # Each run is one process that paces its own Graph calls; Graph, not CPU, is the bottleneck.
     executor=dg.in_process_executor,
 )

@@ -54,6 +54,7 @@ class Endpoints:
             "GRAPH_TOKEN_URL": self.token_url,
             "GRAPH_API_URL": self.api_url,
             "GRAPH_CA_BUNDLE": str(self.ca_path),
+            "GRAPH_AUTH": "app",
         }
 
 

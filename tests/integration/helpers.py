@@ -82,6 +82,7 @@ def delegated_env(sim: Simulator, cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "GRAPHSYNC_"))}
     env.update(sim.endpoints.env())
     env.pop("GRAPH_CLIENT_SECRET", None)  # delegated sign-in is a public client: no secret
+    env["GRAPH_AUTH"] = "delegated"
     env["GRAPHSYNC_TOKEN_CACHE"] = str(cache)
     return env
 

@@ -145,7 +145,7 @@ def test_no_token_or_secret_reaches_output_logs_metadata_or_the_warehouse(sim: S
 
     cache, db = tmp_path / "cache.json", tmp_path / "wh.duckdb"
     upn = sim.control("users_state")[sorted(sim.control("users_state"))[0]]["userPrincipalName"]
-    app_env = {**delegated_env(sim, cache), "GRAPH_CLIENT_SECRET": sim.endpoints.client_secret}
+    app_env = {**delegated_env(sim, cache), "GRAPH_CLIENT_SECRET": sim.endpoints.client_secret, "GRAPH_AUTH": "app"}
     said = [login(sim, cache, upn)]
     for env, args in ((app_env, ["sync", "--quiet"]), (app_env, ["check"]), (delegated_env(sim, cache), ["sync"]),
                       (delegated_env(sim, cache), ["check", "--json"]), (delegated_env(sim, cache), ["accounts"])):

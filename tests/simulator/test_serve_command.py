@@ -27,7 +27,7 @@ def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     settings: dict[str, str] = {}
     assert proc.stdout is not None
-    while "GRAPH_CA_BUNDLE" not in settings:
+    while "GRAPH_AUTH" not in settings:
         line = proc.stdout.readline()
         assert line, proc.stderr.read() if proc.stderr else "simulator exited"
         key, sep, value = line.strip().partition("=")
@@ -46,7 +46,7 @@ def test_serve_prints_env_lines_and_answers(tmp_path: Path) -> None:
     proc, settings, port = _serve(tmp_path)
     try:
         assert set(settings) == {"GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET", "GRAPH_TOKEN_URL",
-                                 "GRAPH_API_URL", "GRAPH_CA_BUNDLE"}
+                                 "GRAPH_API_URL", "GRAPH_CA_BUNDLE", "GRAPH_AUTH"}
         assert settings["GRAPH_API_URL"] == f"https://127.0.0.1:{port}/v1.0"
         with httpx.Client(verify=settings["GRAPH_CA_BUNDLE"]) as http:
             token = _app_token(http, settings, port)
