@@ -90,7 +90,8 @@ class SimProcess:
 
     def journal(self, since: int) -> list[dict[str, Any]]:
         assert self._http is not None, "simulator not started"
-        response = self._http.get("/_sim/journal", params={"since": since})
+        # Token requests too: they are HTTP requests, and journal_mark counts them.
+        response = self._http.get("/_sim/journal", params={"since": since, "grants": "1"})
         response.raise_for_status()
         return list(response.json()["value"])
 
