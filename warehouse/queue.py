@@ -115,33 +115,39 @@ class ActionQueue:
                    result: dict[str, Any] | None = None, error: str | None = None) -> Action:
         assert status in STATUSES
         with self.session() as session:
-            action = self._set(session, action_id, status, detail=detail or error, result=result, error=error)
+            action = self._load(session, [action_id])[action_id]
+            self._set(session, action, status, detail=detail or error, result=result, error=error)
             session.commit()
             return action
 
     @staticmethod
-    def _set(session: Session, action_id: int, status: str, *, detail: str | None,
+    def _load(session: Session, ids: list[int]) -> dict[int, Action]:
+        """The actions of these ids, in one query; an unknown id is an error."""
+        found = {a.id or 0: a for a in session.exec(select(Action).where(Action.id.in_(ids)))}  # type: ignore[union-attr]
+        missing = set(ids) - set(found)
+        if missing:
+            raise LookupError(f"no write-back action {min(missing)}")
+        return found
+
+    @staticmethod
+    def _set(session: Session, action: Action, status: str, *, detail: str | None,
              result: dict[str, Any] | None, error: str | None) -> Action:
-        action = session.get(Action, action_id)
-        if action is None:
-            raise LookupError(f"no write-back action {action_id}")
         now = _now()
         action.status, action.updated_at, action.error = status, now, error
         if result is not None:
             action.result = result
         session.add(action)
-        session.add(StatusChange(action_id=action_id, status=status, at=now, detail=detail))
+        session.add(StatusChange(action_id=action.id, status=status, at=now, detail=detail))
         return action
 
     def begin_attempts(self, attempts: list[tuple[int, Attempt]]) -> None:
         """Before sending: each action `running` with an attempt that has no answer yet, in one commit.
         An action found `running` later may have reached Graph (see pipelines/writeback/replay.py)."""
         now = _now()
-        with self.session() as session:
+        with self.session() as session, session.no_autoflush:
+            actions = self._load(session, [action_id for action_id, _ in attempts])
             for action_id, attempt in attempts:
-                action = session.get(Action, action_id)
-                if action is None:
-                    raise LookupError(f"no write-back action {action_id}")
+                action = actions[action_id]
                 action.status, action.updated_at, action.attempts = RUNNING, now, action.attempts + 1
                 session.add(action)
                 session.add(StatusChange(action_id=action_id, status=RUNNING, at=now))
@@ -152,12 +158,13 @@ class ActionQueue:
         """Answers of attempts and the statuses they lead to, in one commit."""
         if not outcomes:
             return
-        with self.session() as session:
+        with self.session() as session, session.no_autoflush:
+            actions = self._load(session, [outcome.action_id for outcome in outcomes])
             for outcome in outcomes:
                 if outcome.attempt is not None:
                     session.add(outcome.attempt)
-                self._set(session, outcome.action_id, outcome.status, detail=outcome.error, result=outcome.result,
-                          error=outcome.error)
+                self._set(session, actions[outcome.action_id], outcome.status, detail=outcome.error,
+                          result=outcome.result, error=outcome.error)
             session.commit()
 
     def counts(self) -> dict[str, int]:
