@@ -22,7 +22,7 @@ def _client() -> PublicClient:
 def run_login(args: argparse.Namespace) -> int:
     client = _client()
     try:
-        scopes = delegated_scopes(client.settings)
+        scopes = delegated_scopes(client.settings, writeback=args.writeback)
         account = client.sign_in(scopes, tell=lambda line: print(line, flush=True), login_hint=args.user)
     finally:
         client.close()

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     login = commands.add_parser("login", help="sign in with the device code flow, for delegated sync")
     login.add_argument("--user", metavar="UPN", help="the account to sign in as (checked after sign-in)")
+    login.add_argument("--writeback", action="store_true",
+                       help="also consent to the write permissions of the write-back ops (default: read only)")
     login.set_defaults(handler=run_login)
     logout = commands.add_parser("logout", help="forget one signed-in account (or all)")
     logout.add_argument("--user", metavar="UPN")

@@ -965,7 +965,7 @@ class CalendarArea:
                 "isInsideOrganization": inside, "role": role, "allowedRoles": roles,
                 "emailAddress": {"name": body["emailAddress"].get("name") or address, "address": address}}
         coll.put_new(item["id"], item)
-        return json_response(public(item), 201)
+        return json_response(public(item), 200)  # calendar-post-calendarpermissions.md: 200 OK, not 201
 
     def _inside_organization(self, address: str) -> bool:
         try:

@@ -148,6 +148,9 @@ _CHAT_POST = Need(TEAMS, ("ChatMessage.Send", "Chat.ReadWrite"), ("Teamwork.Migr
                   "chat-post-messages.md")
 _CHAT_MESSAGE_EDIT = Need(TEAMS, ("Chat.ReadWrite",), ("Chat.UpdatePolicyViolation.All", "Chat.ReadWrite.All"),
                           "chatmessage-update.md")
+# softDelete / undoSoftDelete: delegated only ("Application: Not supported"), one table per container.
+_CHAT_SOFT_DELETE = Need(TEAMS, ("Chat.ReadWrite",), (), "chatmessage-softdelete.md")
+_CHANNEL_SOFT_DELETE = Need(TEAMS, ("ChannelMessage.ReadWrite",), (), "chatmessage-softdelete.md")
 
 
 def _r(methods: frozenset[str], glob: str, need: Need) -> Rule:
@@ -188,6 +191,8 @@ RULES: tuple[Rule, ...] = (
     _r(WRITE, f"{U}/drive*", _FILES_WRITE),
     _r(WRITE, "drives*", _FILES_WRITE),
     # -- Teams: chats ----------------------------------------------------------------------------------
+    _r(frozenset({"POST"}), f"{U}/chats/{{chat}}/messages/{{message}}/softdelete", _CHAT_SOFT_DELETE),
+    _r(frozenset({"POST"}), f"{U}/chats/{{chat}}/messages/{{message}}/undosoftdelete", _CHAT_SOFT_DELETE),
     _r(READ, f"{U}/chats/getallmessages", _ALL_MESSAGES),
     _r(READ, "chats/getallmessages", _ALL_MESSAGES),
     _r(READ, f"{U}/chats/{{chat}}/messages*", _CHAT_MESSAGES),
@@ -210,6 +215,7 @@ RULES: tuple[Rule, ...] = (
     _r(READ, "teams/{team}/channels/{channel}/messages*", _CHANNEL_MESSAGES),
     _r(frozenset({"POST"}), "teams/{team}/channels/{channel}/messages", _CHANNEL_POST),
     _r(frozenset({"POST"}), "teams/{team}/channels/{channel}/messages/{message}/replies", _CHANNEL_POST),
+    _r(frozenset({"POST"}), "teams/{team}/channels/{channel}/messages/*softdelete", _CHANNEL_SOFT_DELETE),
     _r(WRITE, "teams/{team}/channels/{channel}/messages/*", _CHANNEL_MESSAGE_EDIT),
     _r(READ, "teams/{team}/channels*", _CHANNELS_READ),
     _r(READ, "teams/{team}/allchannels*", _CHANNELS_READ),
@@ -228,6 +234,9 @@ RULES: tuple[Rule, ...] = (
     _r(READ, U, _USER_GET),
     _r(frozenset({"PATCH"}), U, Need(DIRECTORY, ("User.ReadWrite", *_USERS_WRITE.delegated),
                                      _USERS_WRITE.application, "user-update.md")),
+    # user-delete.md (current page): User.DeleteRestore.All least privileged, then User.ReadWrite.All.
+    _r(frozenset({"DELETE"}), U, Need(DIRECTORY, ("User.DeleteRestore.All", *_USERS_WRITE.delegated),
+                                      ("User.DeleteRestore.All", *_USERS_WRITE.application), "user-delete.md")),
     _r(WRITE, "users*", _USERS_WRITE),
 )
 

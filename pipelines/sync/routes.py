@@ -174,12 +174,19 @@ class UnionFetcher:
         return {"value": list(union.values())}
 
 
-def delegated_scopes(settings: GraphSettings, tables: Iterable[str] | None = None) -> list[str]:
-    """The scopes a signed-in person consents to: the least privileged one of each table's stream.
-    Sign-in asks for all of them at once, so a later sync of any table never has to ask again."""
+def delegated_scopes(settings: GraphSettings, tables: Iterable[str] | None = None,
+                     writeback: bool = False) -> list[str]:
+    """The scopes a signed-in person consents to: the least privileged one of each table's stream
+    and, for write-back, of each op Graph allows delegated. Sign-in asks for all of them at once, so
+    a later sync (or write-back) never has to ask again."""
     chosen = set(tables or DELEGATED_PLAN.tables)
-    return graph_scopes(settings, (s.delegated_permission for s in DELEGATED_PLAN.streams.values()
-                                   if s.table in chosen and s.delegated_permission))
+    wanted = [s.delegated_permission for s in DELEGATED_PLAN.streams.values()
+              if s.table in chosen and s.delegated_permission]
+    if writeback:
+        from pipelines.writeback.catalogue import OPS
+
+        wanted += [op.delegated_permission for op in OPS if op.delegated and op.delegated_permission]
+    return graph_scopes(settings, wanted)
 
 
 def pick_accounts(signed_in: list[dict[str, Any]], wanted: Iterable[str]) -> list[dict[str, Any]]:

@@ -515,7 +515,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         family="files",
         summary="Upload file content",
         body=Body.CONTENT,
-        success=201,
+        success=200,  # this path replaces an existing item's content (201 is a new file by parent and name)
         app_only=True,
         delegated=True,
         app_permission="Files.ReadWrite.All",
@@ -525,8 +525,8 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         table="drive_items",
         doc="driveitem-put-content",
         note=(
-            "Simple upload: small files only (larger ones need an upload session). Docs' examples answer 201; "
-            "replacing an existing file may answer 200. The returned driveItem is upserted."
+            "Simple upload: small files only (larger ones need an upload session). It replaces the content of "
+            "an existing item (200); the returned driveItem is upserted."
         ),
     ),
     Op(

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from connectors.graph import GraphClient, GraphError, GraphUnreachable
+from connectors.graph import AuthError, GraphClient, GraphError, GraphUnreachable
 from connectors.graph.delegated import DelegatedProvider, PublicClient
 from connectors.settings import GraphSettings
 from models.writeback import CANCELLED, CONFLICT, FAILED, PENDING, RUNNING, SUCCEEDED, Action, Attempt
@@ -166,8 +166,9 @@ class Replay:
         method, path = op.sent_as.split(" ", 1)
         client = self._client_for(action, op)
         if client is self._app_client and (path == "/me" or path.startswith("/me/")):
-            path = "/users/{user-id}" + path[3:]  # app-only: /me is the action's user
-        values = {**params, "user-id": action.user or ""}
+            path = f"/users/{quote(action.user or '', safe='@')}" + path[3:]  # app-only: /me is the action's user
+        # {user-id} not given in params (softDelete's /users/{user-id}/chats/...) is the acting user.
+        values = {"user-id": action.user or "", **params}
         for name in _placeholders(path):
             if not values.get(name):
                 raise LookupError(f"{op.name}: no value for {{{name}}}")
@@ -199,6 +200,10 @@ class Replay:
         started = time.monotonic()
         try:
             answers = await client.batch(requests)
+        except AuthError as exc:
+            for item_id, p in ids.items():
+                self._not_sent(p, attempts[item_id], exc)
+            return
         except GraphUnreachable as exc:
             for item_id, p in ids.items():
                 self._ambiguous(p, attempts[item_id], str(exc))
@@ -221,6 +226,9 @@ class Replay:
         try:
             response = await client.request(p.method, p.url, json=p.body if p.content is None else None,
                                             content=p.content, headers=headers)
+        except AuthError as exc:
+            self._not_sent(p, attempt, exc)
+            return
         except GraphUnreachable as exc:
             self._ambiguous(p, attempt, str(exc))
             return
@@ -279,6 +287,12 @@ class Replay:
         else:
             self._end(p.action, FAILED, attempt=attempt, error=attempt.error)
 
+    def _not_sent(self, p: _Prepared, attempt: Attempt, exc: AuthError) -> None:
+        """No token: nothing reached Graph. Failed, so `writeback retry --failed` sends it once fixed."""
+        attempt.error = str(exc)
+        fix = f"; write-back needs `graphsync login --user {p.action.user} --writeback`" if p.action.user else ""
+        self._end(p.action, FAILED, attempt=attempt, error=f"not sent: {exc}{fix}")
+
     def _ambiguous(self, p: _Prepared, attempt: Attempt, why: str) -> None:
         attempt.error = why
         if p.op.retry in (Retry.SAFE, Retry.TRANSACTION_ID):
@@ -315,7 +329,7 @@ class Replay:
             if account is None:
                 raise LookupError(f"{op.name} needs {action.user} signed in: "
                                   f"run `graphsync login --user {action.user}`")
-            provider = DelegatedProvider(self._public, account, delegated_scopes(self.settings))
+            provider = DelegatedProvider(self._public, account, delegated_scopes(self.settings, writeback=True))
             self._clients[user] = GraphClient(self.settings, token_provider=provider)
         return self._clients[user]
 

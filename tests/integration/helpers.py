@@ -92,9 +92,9 @@ def upns(sim: Simulator) -> list[str]:
     return [users[u]["userPrincipalName"] for u in sorted(users)]
 
 
-def login(sim: Simulator, cache: Path, upn: str) -> subprocess.CompletedProcess:
-    """`graphsync login --user UPN`, approving its code in the simulator as that person would."""
-    proc = subprocess.Popen(GRAPHSYNC + ["login", "--user", upn], env=delegated_env(sim, cache), text=True,
+def login(sim: Simulator, cache: Path, upn: str, *options: str) -> subprocess.CompletedProcess:
+    """`graphsync login --user UPN [OPTIONS]`, approving its code in the simulator as that person would."""
+    proc = subprocess.Popen(GRAPHSYNC + ["login", "--user", upn, *options], env=delegated_env(sim, cache), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     instruction = proc.stdout.readline()

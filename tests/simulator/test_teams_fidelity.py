@@ -41,7 +41,7 @@ def test_unmodelled_paths_answer_501_and_unknown_segments_400(sim: Simulator, gr
     team, channel, seeded = _first_channel(sim)
     post = sorted(seeded["messages"])[0]
     for method, path in [("GET", f"/teams/{team}/schedule"),
-                         ("POST", f"/teams/{team}/channels/{quote(channel)}/messages/{post}/softDelete"),
+                         ("POST", f"/teams/{team}/channels/{quote(channel)}/messages/{post}/setReaction"),
                          ("GET", f"/users/{graph.first_user()}/chats/{quote(channel)}/pinnedMessages"),
                          ("GET", "/chats/getAllMessages"), ("GET", "/places/microsoft.graph.room")]:
         r = graph.request(method, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,10 @@ class ChannelRoutes(OnHolder):
         r.add("DELETE", f"{c}/messages/{{message}}", self.delete_channel_message)
         r.add("GET", f"{c}/messages/{{message}}/replies", self.list_replies)
         r.add("POST", f"{c}/messages/{{message}}/replies", self.post_reply)
+        # chatmessage-softdelete.md, chatmessage-undosoftdelete.md: a post or a reply.
+        for action, delete in (("softDelete", True), ("undoSoftDelete", False)):
+            r.add("POST", f"{c}/messages/{{message}}/{action}", self.soft_delete_post(delete))
+            r.add("POST", f"{c}/messages/{{message}}/replies/{{reply}}/{action}", self.soft_delete_reply(delete))
 
     # -- channels --------------------------------------------------------------------------------
     def list_channels(self, req: Request) -> Response:
@@ -131,6 +136,27 @@ class ChannelRoutes(OnHolder):
         _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
         self.state.soft_delete_message(channel.thread, req.params["message"])
         return Response(204)
+
+    def soft_delete_post(self, delete: bool) -> Callable[[Request], Response]:
+        """softDelete / undoSoftDelete of a channel post: no request body, 204 No Content."""
+        def handler(req: Request) -> Response:
+            _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+            change = self.state.soft_delete_message if delete else self.state.undo_soft_delete_message
+            change(channel.thread, req.params["message"])
+            return Response(204)
+        return handler
+
+    def soft_delete_reply(self, delete: bool) -> Callable[[Request], Response]:
+        """softDelete / undoSoftDelete of a reply; the post's reply chain changes (delta reports it)."""
+        def handler(req: Request) -> Response:
+            _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+            post_id = req.params["message"]
+            chain = self.state.replies(channel, post_id, require_message(channel.thread, post_id))
+            change = self.state.soft_delete_message if delete else self.state.undo_soft_delete_message
+            change(chain, req.params["reply"])
+            self.state.chain_changed(channel, post_id)
+            return Response(204)
+        return handler
 
     def list_replies(self, req: Request) -> Response:
         _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])

@@ -3,6 +3,7 @@ getAllMessages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from connectors.simulator import content
@@ -72,6 +73,10 @@ class ChatRoutes(OnHolder):
         r.add("GET", f"{uch}/members/{{member}}", self.get_chat_member)
         r.add("GET", f"{uch}/messages", self.list_chat_messages)
         r.add("GET", f"{uch}/messages/{{message}}", self.get_chat_message)
+        # chatmessage-softdelete.md, chatmessage-undosoftdelete.md: v1.0 deletes a chat message only
+        # through these actions, and only under the user (a member of the chat).
+        r.add("POST", f"{uch}/messages/{{message}}/softDelete", self.soft_delete_chat_message(True))
+        r.add("POST", f"{uch}/messages/{{message}}/undoSoftDelete", self.soft_delete_chat_message(False))
 
     def _chat(self, req: Request) -> tuple[ChatState, Item]:
         """The chat of a request; under /users/{id}/chats the user must be one of its members."""
@@ -269,6 +274,15 @@ class ChatRoutes(OnHolder):
         state, _ = self.state.chat(req.params["chat"])
         self.state.soft_delete_message(state.thread, req.params["message"])
         return Response(204)
+
+    def soft_delete_chat_message(self, delete: bool) -> Callable[[Request], Response]:
+        """softDelete / undoSoftDelete: no request body, 204 No Content."""
+        def handler(req: Request) -> Response:
+            state, _ = self._chat(req)
+            change = self.state.soft_delete_message if delete else self.state.undo_soft_delete_message
+            change(state.thread, req.params["message"])
+            return Response(204)
+        return handler
 
     def user_all_chat_messages(self, req: Request) -> Response:
         """getAllMessages (chats-getallmessages.md): application permissions only; every message of

@@ -31,6 +31,8 @@ from connectors.simulator.teams.model import (
 )
 from connectors.simulator.tenant import Tenant, public
 
+_SOFT_DELETED = ("body", "mentions", "attachments", "reactions")  # what a soft delete empties
+
 
 @dataclass
 class Store:
@@ -255,13 +257,31 @@ class TeamsState:
 
     def soft_delete_message(self, thread: Thread, mid: str) -> Item:
         """Teams keeps a deleted message in place: deletedDateTime and lastModifiedDateTime set, body
-        emptied (chatmessage-softdelete.md)."""
+        emptied (chatmessage-softdelete.md). What it said is kept aside for undoSoftDelete."""
         item = require_message(thread, mid)
+        if item.get("deletedDateTime"):
+            return item  # already deleted: nothing changes
         updated = copy.deepcopy(item)
+        updated["_deleted"] = {k: copy.deepcopy(item.get(k)) for k in _SOFT_DELETED}
         updated["deletedDateTime"] = touch(updated)
         updated["body"] = {"contentType": "text", "content": ""}
         updated["mentions"], updated["attachments"], updated["reactions"] = [], [], []
         thread.store.coll.update(mid, updated, frozenset({"deletedDateTime", "body", "lastModifiedDateTime", "etag"}))
+        return updated
+
+    def undo_soft_delete_message(self, thread: Thread, mid: str) -> Item:
+        """undoSoftDelete (chatmessage-undosoftdelete.md): the message is back as it was, deletedDateTime
+        null again, lastModifiedDateTime bumped. A message that is not deleted is left alone."""
+        item = require_message(thread, mid)
+        if not item.get("deletedDateTime"):
+            return item
+        updated = copy.deepcopy(item)
+        kept = updated.pop("_deleted", None) or {}
+        updated.update({k: v for k, v in kept.items() if v is not None})
+        updated["deletedDateTime"] = None
+        touch(updated)
+        thread.store.coll.update(mid, updated, frozenset({"deletedDateTime", *_SOFT_DELETED, "lastModifiedDateTime",
+                                                          "etag"}))
         return updated
 
     def reply_to_post(self, channel: ChannelState, post_id: str, body: dict, sender: content.Person | None,
