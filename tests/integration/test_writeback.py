@@ -216,3 +216,33 @@ def test_sigkill_at_random_points_never_applies_an_action_twice_or_loses_one(sim
     box = sim.control("mailbox_state", user=user_id)["messages"]
     last = {a["params"]["message-id"]: a["body"]["categories"] for a in actions if a["op"].startswith("PATCH")}
     assert {m: box[m]["categories"] for m in last} == last
+
+
+def test_cancel_a_pending_action_and_retry_the_failed_ones(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    user_id, upn = _first_user(sim)
+    message = sorted(sim.control("mailbox_state", user=user_id)["messages"])[0]
+    actions = [
+        {"op": "PATCH /me/messages/{message-id}", "user": upn, "key": "keep", "params": {"message-id": message},
+         "body": {"categories": ["kept"]}},
+        {"op": "PATCH /me/messages/{message-id}", "user": upn, "key": "drop", "params": {"message-id": message},
+         "body": {"categories": ["dropped"]}},
+        {"op": "DELETE /me/messages/{message-id}", "user": upn, "key": "missing",
+         "params": {"message-id": "AAMkNoSuchMessage"}},
+    ]
+    env = _env(sim, db)
+    assert _run(["writeback", "enqueue", "--file", str(_write(tmp_path / "a.jsonl", actions))], env,
+                tmp_path).returncode == 0
+    cancelled = _run(["writeback", "cancel", "drop"], env, tmp_path)
+    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
+    refused = _run(["writeback", "cancel", "nothing-like-it"], env, tmp_path)
+    _assert_one_line_error(refused, "no write-back action")
+    run = _run(["writeback", "run"], env, tmp_path)
+    assert run.returncode == 1 and "missing" in run.stdout
+    assert sim.control("mailbox_state", user=user_id)["messages"][message]["categories"] == ["kept"]
+    status = _run(["writeback", "status"], env, tmp_path).stdout
+    assert "succeeded 1  failed 1  conflict 0  cancelled 1" in status and "ErrorInvalidIdMalformed" in status, status
+    again = _run(["writeback", "retry", "--failed"], env, tmp_path)
+    assert again.returncode == 0 and "1 failed action(s) pending again" in again.stdout
+    assert ActionQueue(queue_path(db)).counts()["pending"] == 1
+    assert _run(["writeback", "cancel", "keep"], env, tmp_path).returncode == 1, "only pending ones can be cancelled"
