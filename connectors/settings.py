@@ -142,6 +142,15 @@ def load_settings(
     )
 
 
+def command_settings(db: str | None = None) -> GraphSettings:
+    """A command's settings: the environment and `.env`, with `--db` over GRAPHSYNC_DB. No secret
+    is required: without one the command runs as the signed-in accounts (GRAPH_AUTH=delegated)."""
+    env = dict(os.environ)
+    if db:
+        env[ENV_DB] = db
+    return load_settings(env, require_secret=False)
+
+
 def _merged_sources(env: Mapping[str, str], dotenv_path: str | os.PathLike[str] | None) -> dict[str, str]:
     merged: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():

@@ -15,7 +15,6 @@ from sqlmodel import Field, SQLModel
 PENDING, RUNNING, SUCCEEDED, FAILED, CONFLICT, CANCELLED = (
     "pending", "running", "succeeded", "failed", "conflict", "cancelled")
 STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CONFLICT, CANCELLED)
-FINAL = (SUCCEEDED, FAILED, CONFLICT, CANCELLED)
 
 
 class Action(SQLModel, table=True):

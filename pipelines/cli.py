@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from connectors.graph import AuthError, GraphClientError
-from connectors.settings import SettingsError, load_settings
+from connectors.settings import SettingsError, command_settings
 from pipelines.accounts import run_accounts, run_login, run_logout
 from pipelines.reporting import print_summary
 from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
@@ -121,7 +120,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     """Exit 0 only if every selected table is readable (or has nothing to try)."""
     from pipelines.check import render, run_check
 
-    results = run_check(load_settings(dict(os.environ), require_secret=False), args.only)
+    results = run_check(command_settings(), args.only)
     print(json.dumps([r.as_dict() for r in results], indent=2) if args.json else render(results))
     bad = [r for r in results if not r.ok]
     if bad:
@@ -132,10 +131,7 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 # -- sync ------------------------------------------------------------------------------------------
 def run_sync(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    if args.db:
-        env["GRAPHSYNC_DB"] = args.db
-    settings = load_settings(env, require_secret=False)  # without a secret: the signed-in accounts
+    settings = command_settings(args.db)
     warehouse = Warehouse(settings.db_path, lock_timeout_s=args.lock_timeout)
     options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size)
     progress = None if args.quiet else _progress_printer()

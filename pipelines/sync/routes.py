@@ -104,7 +104,7 @@ class AccountRoutes:
         if root is Root.MAILBOX:
             return self.accounts[scope["user_id"]].fetcher
         hinted = [*users, *(user for value in scope.values() for user in self.listed_by.get(value, []))]
-        return FirstAllowed(self._ordered(hinted))
+        return FirstAllowed(self.ordered(hinted))
 
     def mailboxes(self) -> set[str] | None:
         return set(self.accounts)
@@ -116,7 +116,8 @@ class AccountRoutes:
                 setattr(total, name, getattr(total, name) + getattr(account.client.stats, name))
         return total
 
-    def _ordered(self, first: Iterable[str]) -> list[PageFetcher]:
+    def ordered(self, first: Iterable[str]) -> list[PageFetcher]:
+        """Every account's fetcher, those of `first` (user ids) first."""
         order = [u for u in dict.fromkeys(first) if u in self.accounts]
         order += [u for u in self.accounts if u not in order]
         return [self.accounts[u].fetcher for u in order]
@@ -161,7 +162,7 @@ class UnionFetcher:
     async def get(self, url: str, headers: dict[str, str], small: bool = False) -> dict[str, Any]:
         if url != self.list_url:
             hinted = [user for item_id, users in self.routes.listed_by.items() if item_id in url for user in users]
-            return await FirstAllowed(self.routes._ordered(hinted)).get(url, headers, small)
+            return await FirstAllowed(self.routes.ordered(hinted)).get(url, headers, small)
         union: dict[str, dict[str, Any]] = {}
         for user_id, account in self.routes.accounts.items():
             link: str | None = url

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors.settings import GraphSettings, load_settings
+from connectors.settings import GraphSettings, command_settings
 from pipelines.writeback.errors import ActionFileError
 
 if TYPE_CHECKING:  # the queue's modules (SQLModel, MSAL) are imported only by write-back commands
@@ -34,13 +33,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     writeback.set_defaults(handler=run)
 
 
-def _settings(args: argparse.Namespace) -> GraphSettings:
-    env = dict(os.environ)
-    if getattr(args, "db", None):
-        env["GRAPHSYNC_DB"] = args.db
-    return load_settings(env, require_secret=False)
-
-
 def run(args: argparse.Namespace) -> int:
     from warehouse.queue import ActionQueue, queue_path
 
@@ -49,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(ops_table())
         return 0
-    settings = _settings(args)
+    settings = command_settings(getattr(args, "db", None))
     queue = ActionQueue(queue_path(settings.db_path))
     if args.writeback_command == "enqueue":
         return enqueue(settings, queue, args.file)

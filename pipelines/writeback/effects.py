@@ -29,6 +29,7 @@ class LocalEffects:
         self.warehouse = warehouse
         self.skipped: list[str] = []  # why an effect was not written, per action
         self._due: list[PageBatch] = []
+        self._user_ids: dict[str, str | None] = {}  # id or UPN -> user id, read once per user
 
     def flush(self) -> None:
         """Write the effects collected so far, in one warehouse transaction."""
@@ -89,9 +90,11 @@ class LocalEffects:
     def _user_id(self, user: str | None) -> str | None:
         if not user:
             return None
-        rows = self.warehouse.query_rows("SELECT id FROM users WHERE id = ? OR lower(user_principal_name) = lower(?)",
-                                         [user, user])
-        return str(rows[0][0]) if rows else None
+        if user not in self._user_ids:
+            rows = self.warehouse.query_rows(
+                "SELECT id FROM users WHERE id = ? OR lower(user_principal_name) = lower(?)", [user, user])
+            self._user_ids[user] = str(rows[0][0]) if rows else None
+        return self._user_ids[user]
 
 
 def _target_id(op: Op, params: dict[str, Any]) -> str | None:

@@ -48,10 +48,10 @@ class Op:
     summary: str  # the seed's description
     body: Body
     success: int  # the documented success status (200, 201, 202, 204)
-    app_only: bool  # Graph allows it with application permissions (its doc page's Permissions table)
-    delegated: bool  # Graph allows it with delegated permissions
-    app_permission: str  # least privileged application permission ("" when not supported)
-    delegated_permission: str  # least privileged delegated permission ("" when not supported)
+    # The least privileged permissions of its doc page's Permissions table; "" where Graph does not
+    # support that kind (app-only posting of chat messages, say).
+    app_permission: str
+    delegated_permission: str
     retry: Retry
     effect: Effect
     table: str = ""  # the warehouse table the effect lands in ("" for none)
@@ -60,6 +60,16 @@ class Op:
     graph: str = ""
     asynchronous: bool = False  # 202 + Location of a teamsAsyncOperation, followed to its end
     note: str = ""  # anything a user must know (shown by `writeback ops`)
+
+    @property
+    def app_only(self) -> bool:
+        """Graph allows it with application permissions."""
+        return bool(self.app_permission)
+
+    @property
+    def delegated(self) -> bool:
+        """Graph allows it with delegated permissions."""
+        return bool(self.delegated_permission)
 
     @property
     def method(self) -> str:

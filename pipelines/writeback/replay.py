@@ -57,6 +57,8 @@ class ReplayReport:
 class _Prepared:
     action: Action
     op: Op
+    client: GraphClient  # the app's, or the acting user's own (delegated)
+    params: dict[str, Any]  # with `@key.field` resolved
     method: str
     url: str
     body: dict[str, Any] | None
@@ -143,9 +145,12 @@ class Replay:
             except (LookupError, OSError) as exc:
                 self._end(action, FAILED, error=str(exc))
         self._commit()
-        batchable = [p for p in prepared if p.batchable]
+        by_client: dict[int, list[_Prepared]] = {}  # one user's actions may need the app's token and their own
+        for p in prepared:
+            if p.batchable:
+                by_client.setdefault(id(p.client), []).append(p)
         single = [p for p in prepared if not p.batchable]
-        groups = [batchable[i:i + BATCH_LIMIT] for i in range(0, len(batchable), BATCH_LIMIT)]
+        groups = [same[i:i + BATCH_LIMIT] for same in by_client.values() for i in range(0, len(same), BATCH_LIMIT)]
 
         async def guarded(coro: Any) -> None:
             async with slots:
@@ -182,12 +187,12 @@ class Replay:
             with open(action.content_file, "rb") as handle:
                 content = handle.read()
             headers["Content-Type"] = "application/octet-stream"
-        return _Prepared(action, op, method, path, body, headers, content)
+        return _Prepared(action, op, client, params, method, path, body, headers, content)
 
     # -- sending -----------------------------------------------------------------------------------
 
     async def _send_batch(self, group: list[_Prepared]) -> None:
-        client = self._client_for(group[0].action, group[0].op)
+        client = group[0].client
         ids = {str(i): p for i, p in enumerate(group)}
         attempts = self._begin(group, in_batch=len(group) > 1)
         requests = []
@@ -219,7 +224,7 @@ class Replay:
                            headers.get("request-id"), time.monotonic() - started)
 
     async def _send_one(self, p: _Prepared) -> None:
-        client = self._client_for(p.action, p.op)
+        client = p.client
         attempt = self._begin([p], in_batch=False)["0"]
         started = time.monotonic()
         headers = {**p.headers, "client-request-id": attempt.client_request_id or ""}
@@ -276,8 +281,7 @@ class Replay:
                 return
             result = body if isinstance(body, dict) else {}
             self._end(p.action, SUCCEEDED, attempt=attempt, result=result)
-            self.effects.add(p.op, p.action, _resolve(p.action.params, self.queue.known_keys(p.action.depends_on)),
-                             p.body, result)
+            self.effects.add(p.op, p.action, p.params, p.body, result)
             return
         attempt.error = _error_line(status, body)
         if status == 412:
@@ -324,7 +328,8 @@ class Replay:
             return self._app_client
         user = (action.user or "").lower()
         if user not in self._clients:
-            assert self._public is not None
+            if self._public is None:  # opened on the first delegated action: app-only runs never read the cache
+                self._public = PublicClient(self.settings)
             account = self._public.account(user)
             if account is None:
                 raise LookupError(f"{op.name} needs {action.user} signed in: "
@@ -340,13 +345,13 @@ class Replay:
     async def _connections(self) -> AsyncIterator[None]:
         if self.settings.auth == "app" and self._app_client is None:
             self._app_client = GraphClient(self.settings)
-        self._public = PublicClient(self.settings)
         try:
             yield
         finally:
             for client in self._all_clients():
                 await client.aclose()
-            self._public.close()
+            if self._public is not None:
+                self._public.close()
 
 
 def _target(action: Action) -> str:
