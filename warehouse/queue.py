@@ -48,6 +48,7 @@ class Outcome:
     attempt: Attempt | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    detail: str | None = None  # for the status history, where there is no error (defaults to the error)
 
 
 def _now() -> datetime:
@@ -163,7 +164,7 @@ class ActionQueue:
             for outcome in outcomes:
                 if outcome.attempt is not None:
                     session.add(outcome.attempt)
-                self._set(session, actions[outcome.action_id], outcome.status, detail=outcome.error,
+                self._set(session, actions[outcome.action_id], outcome.status, detail=outcome.detail or outcome.error,
                           result=outcome.result, error=outcome.error)
             session.commit()
 

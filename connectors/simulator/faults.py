@@ -30,6 +30,9 @@ class FaultRule:
     times: int | None = None  # stop after this many faults (None: no limit)
     probability: float = 1.0  # drawn from a generator seeded by the simulator seed
     retry_after: float | None = 1.0  # seconds; fractional values are sent as such
+    # DROP only: the request takes effect first and only its answer is lost (in a $batch, the item is
+    # applied and the whole batch's answer lost). Without it a dropped request never reaches Graph.
+    applied: bool = False
     matched: int = 0
     fired: int = 0
 

@@ -54,6 +54,8 @@ def page_size(req: Request, limits: PageLimits) -> int:
 
 
 def select(obj: dict, req: Request) -> dict:
+    if EXTENDED in obj:
+        obj = _extended_properties(obj, req.query.get("$expand") or "")
     fields = req.query.get("$select")
     if not fields:
         return obj
@@ -61,18 +63,33 @@ def select(obj: dict, req: Request) -> dict:
     return {k: v for k, v in obj.items() if k in wanted}
 
 
+# Extended properties are returned only when expanded, and then only those the expand's $filter names
+# (singlevaluelegacyextendedproperty-get.md: `$expand=singleValueExtendedProperties($filter=id eq '...')`).
+EXTENDED = "singleValueExtendedProperties"
+_EXPAND = re.compile(rf"{EXTENDED}(?:\(\s*\$filter\s*=\s*(?P<filter>.*)\))?", re.IGNORECASE)
+
+
+def _extended_properties(obj: dict, expand: str) -> dict:
+    shown = {k: v for k, v in obj.items() if k != EXTENDED}
+    wanted = next((m for m in (_EXPAND.fullmatch(part.strip()) for part in _top_level(expand, ",")) if m), None)
+    if wanted is not None:
+        predicate = compile_filter(wanted.group("filter"))
+        shown[EXTENDED] = [p for p in obj[EXTENDED] or [] if predicate is None or predicate(p)]
+    return shown
+
+
 # -- $filter / $orderby: the subset Graph clients commonly send --------------------------------------
 _CLAUSE = re.compile(
     r"^\s*(?:(?P<fn>startswith|endswith|contains)\(\s*(?P<fprop>[\w/]+)\s*,\s*'(?P<fval>(?:[^']|'')*)'\s*\)"
-    r"|(?P<prop>[\w/]+)\s+(?P<op>eq|ne|gt|ge|lt|le)\s+(?P<val>'(?:[^']|'')*'|[^\s)]+))\s*$",
+    r"|(?P<prop>[\w/$]+)\s+(?P<op>eq|ne|gt|ge|lt|le)\s+(?P<val>'(?:[^']|'')*'|[^\s)]+))\s*$",
     re.IGNORECASE,
 )
 
 
-# A lambda over a collection property, e.g. resourceProvisioningOptions/Any(x:x eq 'Team')
-# (concepts/teams-list-all-teams.md).
-_LAMBDA = re.compile(r"^(?P<prop>[\w/]+)/any\(\s*(?P<var>\w+)\s*:\s*(?P=var)\s+(?P<op>eq|ne)\s+"
-                     r"'(?P<val>(?:[^']|'')*)'\s*\)$", re.IGNORECASE)
+# A lambda over a collection property: resourceProvisioningOptions/Any(x:x eq 'Team')
+# (concepts/teams-list-all-teams.md), or over objects, singleValueExtendedProperties/Any(ep: ep/id eq
+# '...' and ep/value eq '...') (singlevaluelegacyextendedproperty-get.md).
+_LAMBDA = re.compile(r"^(?P<prop>[\w/]+)/any\(\s*(?P<var>\w+)\s*:(?P<body>.*)\)$", re.IGNORECASE | re.DOTALL)
 
 
 def value_at(obj: Any, prop: str) -> Any:
@@ -114,13 +131,19 @@ def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
     if not expression:
         return None
     alternatives = []
-    for disjunct in re.split(r"\s+or\s+", expression, flags=re.IGNORECASE):
+    for disjunct in _top_level(expression, " or "):
         clauses = []
-        for clause in re.split(r"\s+and\s+", _trim(disjunct), flags=re.IGNORECASE):
+        for clause in _top_level(_trim(disjunct), " and "):
             clause = _trim(clause)
+            if len(_top_level(clause, " or ")) > 1 or len(_top_level(clause, " and ")) > 1:
+                clauses.append({"sub": compile_filter(clause)})  # a parenthesised group: `(a or b) and c`
+                continue
             lam = _LAMBDA.match(clause)
             if lam is not None:
-                clauses.append({"lambda": True, **lam.groupdict()})
+                var = lam.group("var")
+                inner = re.sub(rf"\b{var}/", "", lam.group("body"))
+                inner = re.sub(rf"\b{var}\b", "$it", inner)  # the element itself: `x eq 'Team'`
+                clauses.append({"lambda": compile_filter(inner), "prop": lam.group("prop")})
                 continue
             m = _CLAUSE.match(clause)
             if m is None:
@@ -132,6 +155,25 @@ def compile_filter(expression: str | None) -> Callable[[dict], bool] | None:
         return any(all(_clause_holds(obj, c) for c in clauses) for clauses in alternatives)
 
     return matches
+
+
+def _top_level(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` (case-insensitive) where it is outside parentheses and quotes."""
+    parts, depth, quoted, start, i = [], 0, False, 0, 0
+    lowered, sep = text.lower(), separator.lower()
+    while i < len(text):
+        char = text[i]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+        elif not quoted and depth == 0 and lowered.startswith(sep, i):
+            parts.append(text[start:i])
+            i = start = i + len(sep)
+            continue
+        i += 1
+    parts.append(text[start:])
+    return [p for p in (part.strip() for part in parts) if p]
 
 
 def _trim(text: str) -> str:
@@ -161,10 +203,10 @@ def _closing(text: str, start: int) -> int:
 
 
 def _clause_holds(obj: dict, c: dict) -> bool:
+    if c.get("sub"):
+        return bool(c["sub"](obj))
     if c.get("lambda"):
-        values = value_at(obj, c["prop"]) or []
-        wanted = c["val"].replace("''", "'")
-        return any((v == wanted) == (c["op"].lower() == "eq") for v in values)
+        return any(c["lambda"](v if isinstance(v, dict) else {"$it": v}) for v in value_at(obj, c["prop"]) or [])
     if c["fn"]:
         value = str(value_at(obj, c["fprop"]) or "").lower()
         needle = c["fval"].replace("''", "'").lower()

@@ -181,3 +181,23 @@ def _in_cycles(graph: dict[str, list[str]]) -> list[str]:
         if node not in state:
             visit(node, [node])
     return sorted(cyclic)
+
+
+def resolve(value: Any, results: dict[str, Action]) -> Any:
+    """`@key.field` replaced by that field of the action's result (dotted paths go deeper)."""
+    if isinstance(value, str):
+        match = REFERENCE.match(value)
+        if match is None or value == SYNCED:
+            return value
+        source = results.get(match.group(1))
+        found: Any = source.result if source else None
+        for step in match.group(2).split("."):
+            found = found.get(step) if isinstance(found, dict) else None
+        if found is None:
+            raise LookupError(f"{value}: the result of {match.group(1)} has no {match.group(2)}")
+        return found
+    if isinstance(value, dict):
+        return {k: resolve(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, results) for v in value]
+    return value

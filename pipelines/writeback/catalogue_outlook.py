@@ -6,7 +6,7 @@ Graph v1.0 page, api-reference/v1.0/api/<doc>.md in microsoftgraph/microsoft-gra
 spelled as v1.0 documents it (the /me forms included), so no op sets `graph`.
 """
 
-from pipelines.writeback.op import Body, Effect, Op, Retry
+from pipelines.writeback.op import Body, Effect, Lookup, Op, Retry
 
 OUTLOOK_OPS: tuple[Op, ...] = (
     # --- Outlook: messages ---
@@ -19,6 +19,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.ReadWrite",
         delegated_permission="Mail.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(marked=True),
         effect=Effect.INSERT,
         table="messages",
         doc="user-post-messages",
@@ -61,6 +62,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.Send",
         delegated_permission="Mail.Send",
         retry=Retry.DRAFT,
+        draft="POST /me/messages/{message-id}/createForward",
         effect=Effect.REFRESH,
         table="messages",
         doc="message-forward",
@@ -75,12 +77,12 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         success=201,
         app_permission="Mail.ReadWrite",
         delegated_permission="Mail.ReadWrite",
-        retry=Retry.NEVER,
+        retry=Retry.LOOKUP,
+        lookup=Lookup(marked=True),
         effect=Effect.INSERT,
         table="messages",
         doc="message-createforward",
-        note="The draft carries nothing the action set that could find it again; a repeat only leaves a spare "
-        "draft, so check Drafts by hand.",
+        note="The draft carries graphsync's marker (in `message`): a lost answer is settled by finding it.",
     ),
     Op(
         name="POST /me/messages/{message-id}/reply",
@@ -91,6 +93,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.Send",
         delegated_permission="Mail.Send",
         retry=Retry.DRAFT,
+        draft="POST /me/messages/{message-id}/createReply",
         effect=Effect.REFRESH,
         table="messages",
         doc="message-reply",
@@ -105,12 +108,12 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         success=201,
         app_permission="Mail.ReadWrite",
         delegated_permission="Mail.ReadWrite",
-        retry=Retry.NEVER,
+        retry=Retry.LOOKUP,
+        lookup=Lookup(marked=True),
         effect=Effect.INSERT,
         table="messages",
         doc="message-createreply",
-        note="The draft carries nothing the action set that could find it again; a repeat only leaves a spare "
-        "draft, so check Drafts by hand.",
+        note="The draft carries graphsync's marker (in `message`): a lost answer is settled by finding it.",
     ),
     Op(
         name="POST /me/messages/{message-id}/replyAll",
@@ -121,6 +124,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.Send",
         delegated_permission="Mail.Send",
         retry=Retry.DRAFT,
+        draft="POST /me/messages/{message-id}/createReplyAll",
         effect=Effect.REFRESH,
         table="messages",
         doc="message-replyall",
@@ -135,12 +139,12 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         success=201,
         app_permission="Mail.ReadWrite",
         delegated_permission="Mail.ReadWrite",
-        retry=Retry.NEVER,
+        retry=Retry.LOOKUP,
+        lookup=Lookup(marked=True),
         effect=Effect.INSERT,
         table="messages",
         doc="message-createreplyall",
-        note="The draft carries nothing the action set that could find it again; a repeat only leaves a spare "
-        "draft, so check Drafts by hand.",
+        note="The draft carries graphsync's marker (in `message`): a lost answer is settled by finding it.",
     ),
     Op(
         name="POST /me/messages/{message-id}/send",
@@ -151,11 +155,12 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.Send",
         delegated_permission="Mail.Send",
         retry=Retry.LOOKUP,
+        lookup=Lookup(path="/me/messages/{message-id}", gone_means_done=True),
         effect=Effect.REFRESH,
         table="messages",
         doc="message-send",
         note="Send with Content-Length: 0. Once sent the draft leaves Drafts for Sent Items: a lost answer is "
-        "settled by the draft's internetMessageId in Sent Items (sent) or the draft still in Drafts (resend).",
+        "settled by reading the draft: gone, or no longer a draft, means sent; still a draft, send again.",
     ),
     Op(
         name="POST /me/messages/{message-id}/move",
@@ -195,6 +200,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.Send",
         delegated_permission="Mail.Send",
         retry=Retry.DRAFT,
+        draft="POST /me/messages",
         effect=Effect.REFRESH,
         table="messages",
         doc="user-sendmail",
@@ -211,6 +217,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Mail.ReadWrite",
         delegated_permission="Mail.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="displayName", value="displayName"),
         effect=Effect.INSERT,
         table="mail_folders",
         doc="user-post-mailfolders",
@@ -254,6 +261,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="MailboxSettings.ReadWrite",
         delegated_permission="MailboxSettings.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="displayName", value="displayName"),
         effect=Effect.INSERT,
         table="categories",
         doc="outlookuser-post-mastercategories",
@@ -322,6 +330,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Calendars.ReadWrite",
         delegated_permission="Calendars.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="emailAddress/address", value="emailAddress/address"),
         effect=Effect.INSERT,
         table="calendar_permissions",
         doc="calendar-post-calendarpermissions",
@@ -378,6 +387,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Calendars.ReadWrite",
         delegated_permission="Calendars.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="name", value="name"),
         effect=Effect.INSERT,
         table="calendars",
         doc="user-post-calendars",
@@ -432,6 +442,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Calendars.ReadWrite",
         delegated_permission="Calendars.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="name", value="name"),
         effect=Effect.INSERT,
         table="calendar_groups",
         doc="user-post-calendargroups",
@@ -446,6 +457,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="Calendars.ReadWrite",
         delegated_permission="Calendars.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="name", value="name"),
         effect=Effect.INSERT,
         table="calendars",
         doc="calendargroup-post-calendars",
@@ -518,6 +530,7 @@ OUTLOOK_OPS: tuple[Op, ...] = (
         app_permission="User.ReadWrite.All",
         delegated_permission="User.ReadWrite.All",
         retry=Retry.LOOKUP,
+        lookup=Lookup(path="/users/{body:userPrincipalName}"),
         effect=Effect.INSERT,
         table="users",
         doc="user-post-users",

@@ -10,7 +10,7 @@ by installing the app, e.g. TeamSettings.ReadWrite.Group) as least privileged, `
 least privileged tenant-wide one an app registration can be granted; the RSC one is named in `note`.
 """
 
-from pipelines.writeback.op import Body, Effect, Op, Retry
+from pipelines.writeback.op import Body, Effect, Lookup, Op, Retry
 
 TEAMS_FILES_OPS: tuple[Op, ...] = (
     # --- Teams: teams and chats ---
@@ -86,6 +86,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         app_permission="ChatMember.ReadWrite.All",
         delegated_permission="ChatMember.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="userId", value="user@odata.bind"),
         effect=Effect.REFRESH,
         table="chat_members",
         doc="chat-post-members",
@@ -266,6 +267,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         app_permission="TeamMember.ReadWrite.All",
         delegated_permission="TeamMember.ReadWrite.All",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="userId", value="user@odata.bind"),
         effect=Effect.INSERT,
         table="team_members",
         doc="team-post-members",
@@ -295,6 +297,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         app_permission="Channel.Create",
         delegated_permission="Channel.Create",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="displayName", value="displayName"),
         effect=Effect.INSERT,
         table="channels",
         doc="channel-post",
@@ -343,6 +346,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         app_permission="ChannelMember.ReadWrite.All",
         delegated_permission="ChannelMember.ReadWrite.All",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="userId", value="user@odata.bind"),
         effect=Effect.INSERT,
         table="channel_members",
         doc="channel-post-members",
@@ -404,12 +408,14 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         app_permission="",
         delegated_permission="Files.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="name", value="name"),
         effect=Effect.INSERT,
         table="drive_items",
         doc="driveitem-post-children",
         note=(
             "/me needs a signed-in user, so not app-only (the page allows Files.ReadWrite.All on /drives/...). "
-            "Lookup: the item by name in the folder; with conflictBehavior rename the name can change, so no lookup."
+            "Lookup: the item by name in the folder; with conflictBehavior rename the name can "
+            "change, so then it ends outcome unknown."
         ),
     ),
     Op(
@@ -421,10 +427,12 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         app_permission="Files.ReadWrite.All",
         delegated_permission="Files.ReadWrite",
         retry=Retry.LOOKUP,
+        lookup=Lookup(field="name", value="name"),
         effect=Effect.INSERT,
         table="drive_items",
         doc="driveitem-post-children",
-        note="Lookup: the item by name in the folder; with conflictBehavior rename the name can change, so no lookup.",
+        note="Lookup: the item by name in the folder; with conflictBehavior rename the name can "
+        "change, so then it ends outcome unknown.",
     ),
     Op(
         name="PATCH /drives/{drive-id}/items/{item-id}",

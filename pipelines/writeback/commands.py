@@ -55,9 +55,25 @@ def run(args: argparse.Namespace) -> int:
         again = queue.retry_failed()
         print(f"{len(again)} failed action(s) pending again")
         return 0
-    from pipelines.writeback.replay import replay_from_cli
+    return replay(settings, queue)
 
-    return replay_from_cli(settings, queue)
+
+def replay(settings: GraphSettings, queue: ActionQueue) -> int:
+    """`graphsync writeback run`: replay what is pending, one line per failure."""
+    import asyncio
+
+    from pipelines.writeback.replay import Replay
+    from warehouse import Warehouse
+
+    report = asyncio.run(Replay(settings, queue, Warehouse(settings.db_path)).run())
+    done = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items())) or "nothing to do"
+    print(f"write-back finished in {report.seconds:.1f} s: {done}; {report.requests} requests")
+    for line in report.failed:
+        print(f"  ! {line}")
+    if report.failed or report.pending:
+        raise LookupError(f"{len(report.failed)} action(s) failed or conflicted, {report.pending} still pending; "
+                          "see `graphsync writeback status`")
+    return 0
 
 
 def context_for(settings: GraphSettings, queue: ActionQueue, base: Path) -> Context:

@@ -30,6 +30,30 @@ class Retry(Enum):
     NEVER = "never"  # not repeated: ends `failed` with "outcome unknown"
 
 
+# The marker stamped on every draft the replay creates (a single-value extended property: one named
+# property in graphsync's own property set; singlevaluelegacyextendedproperty-post-*.md). Its value is
+# the action's own id, so after a lost answer the draft, or the mail it became in Sent Items, can be
+# found again with `$filter=singleValueExtendedProperties/Any(ep: ep/id eq ... and ep/value eq ...)`.
+MARKER_PROPERTY = "String {4f2d0e7c-3b1a-4c8e-9f5d-6a7b8c9d0e1f} Name graphsync-action"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """How the replay finds out, after a lost answer, whether a create took effect (Retry.LOOKUP).
+
+    One of three ways: `marked` (the create carried graphsync's marker: look for it); `path` alone (GET
+    one object: found means done, 404 means not, or the reverse with `gone_means_done`); or `field`
+    and `value` (list `path`, the op's own collection by default, for an item whose field equals a
+    value the action set).
+    """
+
+    path: str = ""  # GET this ("" is the op's path); {placeholders} from params, {body:a/b} from the body
+    field: str = ""  # `/`-path in each listed item...
+    value: str = ""  # ...equal to this `/`-path of the body (a `users('id')` bind yields the id)
+    marked: bool = False
+    gone_means_done: bool = False  # a sent draft leaves Drafts: 404 (or isDraft false) means it was sent
+
+
 class Effect(Enum):
     """What a success changes in the warehouse at once."""
 
@@ -59,7 +83,16 @@ class Op:
     # How Graph v1.0 spells it, where that differs from the name ("DELETE /groups/{team-id}").
     graph: str = ""
     asynchronous: bool = False  # 202 + Location of a teamsAsyncOperation, followed to its end
+    lookup: Lookup | None = None  # Retry.LOOKUP: how a lost answer is settled
+    # Retry.DRAFT: the op is done as this create of a marked draft, then POST .../{draft}/send.
+    draft: str = ""
     note: str = ""  # anything a user must know (shown by `writeback ops`)
+
+    def __post_init__(self) -> None:
+        if (self.retry is Retry.LOOKUP) != (self.lookup is not None):
+            raise ValueError(f"{self.name}: Retry.LOOKUP and a lookup go together")
+        if (self.retry is Retry.DRAFT) != bool(self.draft):
+            raise ValueError(f"{self.name}: Retry.DRAFT and a draft go together")
 
     @property
     def app_only(self) -> bool:

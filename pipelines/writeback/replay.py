@@ -2,10 +2,13 @@
 
 The protocol that makes a crash harmless: before a request is sent, its action is marked `running`
 and an attempt without an answer is recorded, in one commit. The answer is recorded with the
-action's final status in the next. So a run that finds an action `running` knows it may have reached
-Graph, and treats it as an ambiguous outcome: an op that is safe to repeat (PATCH, PUT, DELETE, an
-event create carrying its transactionId) is sent again; any other ends `failed` with "outcome
-unknown" and is never sent blindly.
+action's final status in the next. So an action found `running` (its run died, or its connection
+broke after sending) may have reached Graph: before every wave such actions are settled
+(reconcile.py): an op that is safe to repeat is sent again; a create is looked up in Graph and sent
+again only if it is not there; what cannot be looked up ends `failed` with "outcome unknown".
+
+Mail is sent as a draft marked with the action's id, then `/send` (Retry.DRAFT): two steps, each in a
+wave of its own, so bulk mail still goes in batches of 20.
 
 Order: an action that refers to another's result (`@draft.id`) waits for it, and actions on the same
 item (same user and params) go in the order they were queued. A wave is every action whose
@@ -18,24 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from connectors.graph import AuthError, GraphClient, GraphError, GraphUnreachable
 from connectors.graph.delegated import DelegatedProvider, PublicClient
 from connectors.settings import GraphSettings
 from models.writeback import CANCELLED, CONFLICT, FAILED, PENDING, RUNNING, SUCCEEDED, Action, Attempt
 from pipelines.sync.routes import delegated_scopes
-from pipelines.writeback.actions import REFERENCE, SYNCED
+from pipelines.writeback.actions import SYNCED, resolve
 from pipelines.writeback.catalogue import CATALOGUE
 from pipelines.writeback.effects import LocalEffects
 from pipelines.writeback.op import Body, Op, Retry
+from pipelines.writeback.reconcile import Found, draft_body, graph_path, settle, stamped
 from warehouse import Warehouse
 from warehouse.queue import ActionQueue, Outcome
 
@@ -59,6 +61,7 @@ class _Prepared:
     op: Op
     client: GraphClient  # the app's, or the acting user's own (delegated)
     params: dict[str, Any]  # with `@key.field` resolved
+    given: dict[str, Any] | None  # the action's body, resolved
     method: str
     url: str
     body: dict[str, Any] | None
@@ -82,12 +85,13 @@ class Replay:
         self._public: PublicClient | None = None
         self._tried: set[int] = set()  # sent (or settled) in this run: a throttled one waits for the next run
         self._outcomes: list[Outcome] = []  # answered, not yet committed (see _commit)
+        self._resumed: set[int] = set()  # drafts found unsent after a lost answer, sent again in this run
 
     async def run(self) -> ReplayReport:
         started = time.monotonic()
         async with self._connections():
-            self._settle_interrupted()
             while True:
+                await self._settle_running()
                 wave = self._ready()
                 if not wave:
                     break
@@ -102,16 +106,47 @@ class Replay:
 
     # -- which actions, in which order ------------------------------------------------------------
 
-    def _settle_interrupted(self) -> None:
-        """Actions a dead run left `running`: repeat the safe ones, never the others."""
-        for action in self.queue.actions([RUNNING]):
-            op = CATALOGUE[action.op]
-            if op.retry in (Retry.SAFE, Retry.TRANSACTION_ID):
-                self.queue.set_status(action.id or 0, PENDING, detail="interrupted run: safe to send again")
-            else:
-                self._end(action, FAILED, error="outcome unknown: the run stopped after sending it; check in "
-                                                "Graph before `writeback retry`")
+    async def _settle_running(self) -> None:
+        """Actions `running` between waves may have reached Graph: settle each (see reconcile.py)."""
+        running = self.queue.actions([RUNNING])
+        if not running:
+            return
+        slots = asyncio.Semaphore(PER_USER)
+
+        async def one(action: Action) -> None:
+            async with slots:
+                await self._settle(action)
+
+        await asyncio.gather(*(one(action) for action in running))
         self._commit()
+
+    async def _settle(self, action: Action) -> None:
+        op = CATALOGUE[action.op]
+        if op.retry is Retry.NEVER:
+            self._end(action, FAILED, error="outcome unknown: the request may have reached Graph and nothing "
+                                            "finds its result; check in Graph before `writeback retry`")
+            return
+        try:
+            p = self._prepare(action)
+        except (LookupError, OSError) as exc:
+            self._end(action, FAILED, error=f"outcome unknown: cannot look it up: {exc}")
+            return
+        verdict = await settle(p.client, op, action, p.params, p.given, as_app=p.client is self._app_client)
+        if verdict.found is Found.DONE:
+            result = verdict.result or action.result or {}
+            self._end(action, SUCCEEDED, result=result, detail=f"settled after a lost answer: {verdict.why}")
+            self.effects.add(op, action, p.params, p.given, result)
+        elif verdict.found is Found.DRAFTED:
+            self._end(action, PENDING, result=verdict.result, detail=f"settled: {verdict.why}; sending it")
+            if action.id not in self._resumed:  # once per run: a connection that keeps breaking waits a run
+                self._resumed.add(action.id or 0)
+                self._tried.discard(action.id or 0)
+        elif verdict.found is Found.ABSENT:
+            self._end(action, PENDING, result={} if op.retry is Retry.DRAFT else None,
+                      detail=f"settled after a lost answer: {verdict.why}; sending again")
+        else:
+            self._end(action, FAILED, error=f"outcome unknown: {verdict.why}; check in Graph before "
+                                            "`writeback retry`")
 
     def _ready(self) -> list[Action]:
         """Pending actions not tried in this run whose dependencies all succeeded; those whose
@@ -163,21 +198,24 @@ class Replay:
     def _prepare(self, action: Action) -> _Prepared:
         op = CATALOGUE[action.op]
         results = self.queue.known_keys(action.depends_on)
-        params = _resolve(action.params, results)
-        body = _resolve(action.body, results) if action.body is not None else None
+        params = resolve(action.params, results)
+        given = resolve(action.body, results) if action.body is not None else None
+        body = given
         if op.retry is Retry.TRANSACTION_ID and isinstance(body, dict):
             # Graph drops a second create with the same transactionId: the retry is harmless.
-            body.setdefault("transactionId", str(uuid.uuid5(uuid.NAMESPACE_URL, f"graphsync:{action.key}")))
-        method, path = op.sent_as.split(" ", 1)
+            body = {"transactionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"graphsync:{action.key}")), **body}
+        if op.lookup is not None and op.lookup.marked:
+            body = stamped(op.path, body, action)
+        method, template = op.sent_as.split(" ", 1)
+        draft = draft_body(op, given, action) if op.retry is Retry.DRAFT else None
+        if draft is not None and (action.result or {}).get("id"):  # drafted in an earlier wave: now send it
+            method, template, body = "POST", "/me/messages/{draft-id}/send", None
+            params = {**params, "draft-id": action.result["id"]}
+        elif draft is not None:
+            method, template = op.draft.split(" ", 1)
+            body = draft
         client = self._client_for(action, op)
-        if client is self._app_client and (path == "/me" or path.startswith("/me/")):
-            path = f"/users/{quote(action.user or '', safe='@')}" + path[3:]  # app-only: /me is the action's user
-        # {user-id} not given in params (softDelete's /users/{user-id}/chats/...) is the acting user.
-        values = {"user-id": action.user or "", **params}
-        for name in _placeholders(path):
-            if not values.get(name):
-                raise LookupError(f"{op.name}: no value for {{{name}}}")
-            path = path.replace(f"{{{name}}}", quote(str(values[name]), safe=""))
+        path = graph_path(template, action, params, given, as_app=client is self._app_client)
         headers: dict[str, str] = {}
         if action.if_match:
             headers["If-Match"] = self.effects.synced_etag(op, action, params) if action.if_match == SYNCED \
@@ -187,7 +225,7 @@ class Replay:
             with open(action.content_file, "rb") as handle:
                 content = handle.read()
             headers["Content-Type"] = "application/octet-stream"
-        return _Prepared(action, op, client, params, method, path, body, headers, content)
+        return _Prepared(action, op, client, params, given, method, path, body, headers, content)
 
     # -- sending -----------------------------------------------------------------------------------
 
@@ -280,8 +318,14 @@ class Replay:
                 self._end(p.action, FAILED, attempt=attempt, error=f"the operation failed: {body.get('error')}")
                 return
             result = body if isinstance(body, dict) else {}
-            self._end(p.action, SUCCEEDED, attempt=attempt, result=result)
-            self.effects.add(p.op, p.action, p.params, p.body, result)
+            if p.op.retry is Retry.DRAFT and p.url.endswith(("/messages", "/createReply", "/createReplyAll",
+                                                             "/createForward")):
+                # The marked draft exists: the next wave sends it.
+                self._end(p.action, PENDING, attempt=attempt, result=result, detail="draft created; sending it")
+                self._tried.discard(p.action.id or 0)
+                return
+            self._end(p.action, SUCCEEDED, attempt=attempt, result=result or None)
+            self.effects.add(p.op, p.action, p.params, p.given, result or p.action.result or {})
             return
         attempt.error = _error_line(status, body)
         if status == 412:
@@ -301,8 +345,10 @@ class Replay:
         attempt.error = why
         if p.op.retry in (Retry.SAFE, Retry.TRANSACTION_ID):
             self._end(p.action, PENDING, attempt=attempt, error=f"no answer; safe to send again: {why}")
-        else:
+        elif p.op.retry is Retry.NEVER:
             self._end(p.action, FAILED, attempt=attempt, error=f"outcome unknown (no answer from Graph): {why}")
+        else:  # stays running: settled (looked up in Graph) before the next wave
+            self._end(p.action, RUNNING, attempt=attempt, detail=f"no answer; to be looked up: {why}")
 
     def _commit(self) -> None:
         """Store the answers received and write their local effects: one queue commit and one
@@ -313,9 +359,9 @@ class Replay:
         self.effects.flush()
 
     def _end(self, action: Action, status: str, *, attempt: Attempt | None = None,
-             result: dict[str, Any] | None = None, error: str | None = None) -> None:
-        self._outcomes.append(Outcome(action.id or 0, status, attempt, result, error))
-        if status != PENDING:
+             result: dict[str, Any] | None = None, error: str | None = None, detail: str | None = None) -> None:
+        self._outcomes.append(Outcome(action.id or 0, status, attempt, result, error, detail))
+        if status not in (PENDING, RUNNING):
             self.report.statuses[status] = self.report.statuses.get(status, 0) + 1
         if status in (FAILED, CONFLICT):
             self.report.failed.append(f"{action.id} {action.key}: {error}")
@@ -359,44 +405,8 @@ def _target(action: Action) -> str:
     return f"{(action.user or '').lower()} {sorted(action.params.items())}" if action.params else f"new {action.id}"
 
 
-def _placeholders(path: str) -> list[str]:
-    return re.findall(r"\{([^}]+)\}", path)
-
-
-def _resolve(value: Any, results: dict[str, Action]) -> Any:
-    """`@key.field` replaced by that field of the action's result (dotted paths go deeper)."""
-    if isinstance(value, str):
-        match = REFERENCE.match(value)
-        if match is None or value == SYNCED:
-            return value
-        source = results.get(match.group(1))
-        found: Any = source.result if source else None
-        for step in match.group(2).split("."):
-            found = found.get(step) if isinstance(found, dict) else None
-        if found is None:
-            raise LookupError(f"{value}: the result of {match.group(1)} has no {match.group(2)}")
-        return found
-    if isinstance(value, dict):
-        return {k: _resolve(v, results) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, results) for v in value]
-    return value
-
-
 def _error_line(status: int, body: Any) -> str:
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         return f"{status} {error.get('code', '')}: {' '.join(str(error.get('message', '')).split())}"[:300]
     return f"HTTP {status}"
-
-
-def replay_from_cli(settings: GraphSettings, queue: ActionQueue) -> int:
-    report = asyncio.run(Replay(settings, queue, Warehouse(settings.db_path)).run())
-    done = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items())) or "nothing to do"
-    print(f"write-back finished in {report.seconds:.1f} s: {done}; {report.requests} requests")
-    for line in report.failed:
-        print(f"  ! {line}")
-    if report.failed or report.pending:
-        raise LookupError(f"{len(report.failed)} action(s) failed or conflicted, {report.pending} still pending; "
-                          "see `graphsync writeback status`")
-    return 0
