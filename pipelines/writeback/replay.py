@@ -10,11 +10,10 @@ again only if it is not there; what cannot be looked up ends `failed` with "outc
 Mail is sent as a draft marked with the action's id, then `/send` (Retry.DRAFT): two steps, each in a
 wave of its own, so bulk mail still goes in batches of 20.
 
-Order: an action that refers to another's result (`@draft.id`) waits for it, and actions on the same
-item (same user and params) go in the order they were queued. A wave is every action whose
-dependencies succeeded and that is the first still to go on its item. Within a wave a user's actions
-go as JSON `$batch` requests of up to 20 (the client retries throttled items after their
-Retry-After), at most 4 at once per user.
+Order (order.py): an action that refers to another's result (`@draft.id`) waits for it, and actions
+on one item go in the order they were queued. Within a wave a user's actions go as JSON `$batch`
+requests of up to 20 (the client retries throttled items after their Retry-After), at most 4 at
+once per user.
 """
 
 from __future__ import annotations
@@ -31,17 +30,17 @@ from typing import Any
 from connectors.graph import AuthError, GraphClient, GraphError, GraphUnreachable
 from connectors.graph.delegated import DelegatedProvider, PublicClient
 from connectors.settings import GraphSettings
-from models.writeback import CANCELLED, CONFLICT, FAILED, PENDING, RUNNING, SUCCEEDED, Action, Attempt
+from models.writeback import CONFLICT, FAILED, PENDING, RUNNING, SUCCEEDED, Action, Attempt
 from pipelines.sync.routes import delegated_scopes
 from pipelines.writeback.actions import SYNCED, resolve
 from pipelines.writeback.catalogue import CATALOGUE
 from pipelines.writeback.effects import LocalEffects
 from pipelines.writeback.op import Body, Op, Retry
+from pipelines.writeback.order import next_wave, packed, target
 from pipelines.writeback.reconcile import Found, draft_body, graph_path, settle, stamped
 from warehouse import Warehouse
 from warehouse.queue import ActionQueue, Outcome
 
-BATCH_LIMIT = 20
 PER_USER = 4  # concurrent requests per mailbox (Outlook's limit)
 THROTTLED = (429, 503, 504)
 
@@ -149,22 +148,12 @@ class Replay:
                                             "`writeback retry`")
 
     def _ready(self) -> list[Action]:
-        """Pending actions not tried in this run whose dependencies all succeeded; those whose
-        dependency failed, conflicted or was cancelled fail too."""
-        pending = [a for a in self.queue.actions([PENDING]) if a.id not in self._tried]
+        """The next wave (order.py); actions whose dependency failed, conflicted or was cancelled fail."""
+        pending = self.queue.actions([PENDING])
         done = self.queue.known_keys({key for action in pending for key in action.depends_on})
-        ready = []
-        busy: set[str] = set()  # targets with an earlier action still to go: actions on one item keep their order
-        for action in pending:
-            target = _target(action)
-            first_on_target = target not in busy
-            busy.add(target)
-            deps = [done[k] for k in action.depends_on if k in done]
-            broken = [d for d in deps if d.status in (FAILED, CONFLICT, CANCELLED)]
-            if broken:
-                self._end(action, FAILED, error=f"dependency {broken[0].key} ended {broken[0].status}")
-            elif first_on_target and len(deps) == len(action.depends_on) and all(d.status == SUCCEEDED for d in deps):
-                ready.append(action)
+        ready, broken = next_wave(pending, done, self._tried)
+        for action, why in broken:
+            self._end(action, FAILED, error=why)
         self._tried.update(a.id or 0 for a in ready)
         self._commit()
         return ready
@@ -185,7 +174,7 @@ class Replay:
             if p.batchable:
                 by_client.setdefault(id(p.client), []).append(p)
         single = [p for p in prepared if not p.batchable]
-        groups = [same[i:i + BATCH_LIMIT] for same in by_client.values() for i in range(0, len(same), BATCH_LIMIT)]
+        groups = [group for same in by_client.values() for group in packed(same, lambda p: p.action)]
 
         async def guarded(coro: Any) -> None:
             async with slots:
@@ -237,6 +226,8 @@ class Replay:
         for item_id, p in ids.items():
             headers = {**p.headers, "client-request-id": attempts[item_id].client_request_id}
             request: dict[str, Any] = {"id": item_id, "method": p.method, "url": p.url, "headers": headers}
+            if item_id != "0" and target(ids[str(int(item_id) - 1)].action) == target(p.action):
+                request["dependsOn"] = [str(int(item_id) - 1)]  # the one before it on the same item
             if p.body is not None:
                 request["body"] = p.body
             requests.append(request)
@@ -330,6 +321,9 @@ class Replay:
         attempt.error = _error_line(status, body)
         if status == 412:
             self._end(p.action, CONFLICT, attempt=attempt, error=f"conflict: {attempt.error}")
+        elif status == 424:  # the one before it on its item failed, so Graph did not run it: next wave, alone
+            self._end(p.action, PENDING, attempt=attempt, detail="not run: the action before it failed")
+            self._tried.discard(p.action.id or 0)
         elif status in THROTTLED:
             self._end(p.action, PENDING, attempt=attempt, error=f"throttled; sent again next run: {attempt.error}")
         else:
@@ -398,11 +392,6 @@ class Replay:
                 await client.aclose()
             if self._public is not None:
                 self._public.close()
-
-
-def _target(action: Action) -> str:
-    """What an action acts on, as far as the queue can tell before sending: its user and params."""
-    return f"{(action.user or '').lower()} {sorted(action.params.items())}" if action.params else f"new {action.id}"
 
 
 def _error_line(status: int, body: Any) -> str:

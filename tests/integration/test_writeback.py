@@ -305,3 +305,25 @@ def test_a_lost_answer_is_settled_by_looking_in_graph_never_by_sending_blindly(s
     assert len(sends) == 2, "each draft sent once: the lost /send answers were settled in Sent Items"
     copies = [c for c in sim.control("journal", since=mark) if c["path"].endswith("/copy")]
     assert len(copies) == 1, "the copy was not repeated"
+
+
+def test_actions_on_one_item_go_as_a_chain_in_one_batch(sim: Simulator, tmp_path: Path) -> None:
+    from connectors.settings import load_settings
+    from pipelines.writeback.commands import enqueue_text
+
+    db = tmp_path / "wh.duckdb"
+    user_id, upn = _first_user(sim)
+    first, second = sorted(sim.control("mailbox_state", user=user_id)["messages"])[:2]
+    actions = [{"op": "PATCH /me/messages/{message-id}", "user": upn, "key": f"tag-{i}",
+                "params": {"message-id": (first, second)[i % 2]}, "body": {"categories": [f"round {i}"]}}
+               for i in range(40)]
+    settings = load_settings({**sim.endpoints.env(), "GRAPHSYNC_DB": str(db)}, dotenv_path=None)
+    enqueue_text(settings, ActionQueue(queue_path(db)), "".join(json.dumps(a) + "\n" for a in actions), "chain",
+                 tmp_path)
+    mark = sim.control("journal_mark")
+    report = _replay(sim, db)
+    assert report.statuses == {"succeeded": 40}
+    outer = [c for c in sim.control("journal", since=mark) if not c.get("in_batch")]
+    assert [c["path"] for c in outer] == ["/$batch", "/$batch"], "two chains of 20, one wave"
+    box = sim.control("mailbox_state", user=user_id)["messages"]
+    assert box[first]["categories"] == ["round 38"] and box[second]["categories"] == ["round 39"]
