@@ -467,6 +467,11 @@ class GraphClient:
         target = _Target(url="/$batch", path="/$batch", mailbox=only_mailbox)
         response = await self._send_batch(target, {"requests": items}, reads_only)
         answered = {str(r.get("id")).lower(): r for r in _parsed_body(response).get("responses", [])}
+        outer_id = response.headers.get("request-id")
+        for r in answered.values():  # an item without its own request-id is traced by its batch's
+            headers = r.setdefault("headers", {}) if isinstance(r.get("headers", {}), dict) else {}
+            if outer_id and not any(k.lower() == "request-id" for k in headers):
+                headers["request-id"] = outer_id
         missing = [item["id"] for item in items if item["id"].lower() not in answered]
         if missing:
             raise GraphError(

@@ -23,6 +23,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub.add_parser("run", help="replay the queued actions against Graph")
     sub.add_parser("status", help="counts per status, and failed or conflicting actions with their errors")
     sub.add_parser("ops", help="the operation catalogue")
+    show = sub.add_parser("show", help="one action as JSON: its result (e.g. getSchedule's), history and attempts")
+    show.add_argument("action", metavar="ID_OR_KEY")
     cancel = sub.add_parser("cancel", help="cancel pending actions")
     cancel.add_argument("actions", nargs="+", metavar="ID_OR_KEY")
     retry = sub.add_parser("retry", help="requeue failed actions")
@@ -47,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return enqueue(settings, queue, args.file)
     if args.writeback_command == "status":
         return status(queue)
+    if args.writeback_command == "show":
+        return show(queue, args.action)
     if args.writeback_command == "cancel":
         for action in queue.cancel(args.actions):
             print(f"cancelled {action.id} ({action.key})")
@@ -109,6 +113,22 @@ def enqueue(settings: GraphSettings, queue: ActionQueue, file: str) -> int:
     fresh = sum(item.new for item in done)
     print(f"queued {fresh} action(s)" + (f", {len(done) - fresh} already queued" if fresh < len(done) else ""),
           file=sys.stderr)
+    return 0
+
+
+def show(queue: ActionQueue, id_or_key: str) -> int:
+    """One action as JSON: what was queued, where it stands, what Graph answered, every attempt."""
+    import json
+
+    action = queue.find(id_or_key)
+    if action is None:
+        raise LookupError(f"no write-back action {id_or_key!r} (an id or key from `graphsync writeback status`)")
+    out = action.model_dump(mode="json")
+    out["history"] = [change.model_dump(mode="json", exclude={"id", "action_id"})
+                      for change in queue.history(action.id or 0)]
+    out["attempts_made"] = [attempt.model_dump(mode="json", exclude={"id", "action_id"})
+                            for attempt in queue.attempts_of(action.id or 0)]
+    print(json.dumps(out, indent=2))
     return 0
 
 

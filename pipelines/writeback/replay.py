@@ -315,7 +315,9 @@ class Replay:
                 self._end(p.action, PENDING, attempt=attempt, result=result, detail="draft created; sending it")
                 self._tried.discard(p.action.id or 0)
                 return
-            self._end(p.action, SUCCEEDED, attempt=attempt, result=result or None)
+            # Graph's answer is what counts; a status other than the documented one is kept in the history.
+            odd = None if status in (p.op.success, 202) else f"answered {status}, documented {p.op.success}"
+            self._end(p.action, SUCCEEDED, attempt=attempt, result=result or None, detail=odd)
             self.effects.add(p.op, p.action, p.params, p.given, result or p.action.result or {})
             return
         attempt.error = _error_line(status, body)

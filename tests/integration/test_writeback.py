@@ -327,3 +327,24 @@ def test_actions_on_one_item_go_as_a_chain_in_one_batch(sim: Simulator, tmp_path
     assert [c["path"] for c in outer] == ["/$batch", "/$batch"], "two chains of 20, one wave"
     box = sim.control("mailbox_state", user=user_id)["messages"]
     assert box[first]["categories"] == ["round 38"] and box[second]["categories"] == ["round 39"]
+
+
+def test_a_read_done_with_post_keeps_its_result_for_writeback_show(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    users = sim.control("users_state")
+    upns = [users[u]["userPrincipalName"] for u in sorted(users)[:2]]
+    actions = [{"op": "POST /me/calendar/getSchedule", "user": upns[0], "key": "free-busy",
+                "body": {"schedules": upns, "availabilityViewInterval": 60,
+                         "startTime": {"dateTime": "2026-12-10T09:00:00", "timeZone": "UTC"},
+                         "endTime": {"dateTime": "2026-12-10T18:00:00", "timeZone": "UTC"}}}]
+    env = _env(sim, db)
+    assert _run(["writeback", "enqueue", "--file", str(_write(tmp_path / "a.jsonl", actions))], env,
+                tmp_path).returncode == 0
+    assert _run(["writeback", "run"], env, tmp_path).returncode == 0
+    shown = _run(["writeback", "show", "free-busy"], env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    action = json.loads(shown.stdout)
+    assert action["status"] == "succeeded" and [s["scheduleId"] for s in action["result"]["value"]] == upns
+    assert [h["status"] for h in action["history"]] == ["pending", "running", "succeeded"]
+    assert action["attempts_made"][0]["http_status"] == 200 and action["attempts_made"][0]["request_id"]
+    _assert_one_line_error(_run(["writeback", "show", "no-such"], env, tmp_path), "no write-back action")
