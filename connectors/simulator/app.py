@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,7 +96,7 @@ GRAPH_ROOTS = frozenset(name.lower() for name in (
     "dataPolicyOperations", "deviceAppManagement", "deviceManagement", "devices", "directory",
     "directoryObjects", "directoryRoles", "domains", "drive", "education", "employeeExperience", "external",
     "groupLifecyclePolicies", "identity", "identityGovernance", "identityProtection", "informationProtection",
-    "invitations", "oauth2PermissionGrants", "organization", "places", "planner", "policies", "print",
+    "invitations", "oauth2PermissionGrants", "places", "planner", "policies", "print",
     "privacy", "reports", "roleManagement", "schemaExtensions", "search", "security", "servicePrincipals",
     "shares", "sites", "solutions", "storage", "subscribedSkus", "subscriptions", "teamwork", "tenantRelationships",
 ))
@@ -110,6 +111,7 @@ class GraphApp:
                                    denied=frozenset(denied))
         self.faults = faults or FaultInjector(cfg.seed)
         self.journal = Journal()
+        self._batch_lost = False  # set while a $batch runs: an item matched a DROP rule
         self.tokens.on_grant = self.journal.record_grant
         self.tokens.upn_of = self._upn_of
         self.router = Router()
@@ -154,7 +156,7 @@ class GraphApp:
         except TenantNotFound as exc:
             return exc.response
         except ApiError as exc:
-            return error_response(exc, "")
+            return error_response(exc, str(uuid.uuid4()), headers.get("client-request-id"))
 
     def _entra(self, method: str, path: str, headers: dict[str, str], body: bytes, origin: str) -> Response:
         parts = path.strip("/").split("/")
@@ -179,10 +181,16 @@ class GraphApp:
             if path.strip("/") == "$batch" and method == "POST":
                 response = self._batch(req)
                 self.journal.record(req, response.status, None, False, raw_query)
+                response.headers.setdefault("request-id", req.request_id)  # as on every Graph response
                 return response
             segments, args = self._canonical(req)
             mailbox = self._mailbox_of(segments)
             rule = self.faults.injected(method, req.path, mailbox)
+            if rule is not None and rule.status == DROP and rule.applied:
+                # Graph applied the request; only its answer is lost.
+                await self._run(req, segments, args)
+                self.journal.record(req, rule.status, mailbox, False, raw_query)
+                return Response(DROP)
             if rule is not None:
                 response = self._fault_response(rule, req)
                 self.journal.record(req, rule.status, mailbox, False, raw_query)
@@ -197,10 +205,10 @@ class GraphApp:
                 finally:
                     self.faults.leave(mailbox)
         except ApiError as exc:
-            response = error_response(exc, req.request_id)
+            response = error_response(exc, req.request_id, req.client_request_id)
         self.journal.record(req, response.status, mailbox, False, raw_query)
         response.headers.setdefault("request-id", req.request_id)
-        response.headers.setdefault("client-request-id", headers.get("client-request-id", req.request_id))
+        response.headers.setdefault("client-request-id", req.client_request_id)
         return response
 
     async def _run(self, req: Request, segments: list[str], args: dict[str, str]) -> Response:
@@ -259,11 +267,11 @@ class GraphApp:
         if rule.status == DROP:
             return Response(DROP)
         if rule.status == 429:
-            return error_response(throttled(rule.retry_after), req.request_id)
+            return error_response(throttled(rule.retry_after), req.request_id, req.client_request_id)
         if rule.status in (503, 504):
-            return error_response(unavailable(rule.status, rule.retry_after), req.request_id)
+            return error_response(unavailable(rule.status, rule.retry_after), req.request_id, req.client_request_id)
         return error_response(ApiError(rule.status, "InjectedFault", "Fault injected by the simulator."),
-                              req.request_id)
+                              req.request_id, req.client_request_id)
 
     # -- $batch (concepts/json-batching.md) ------------------------------------------------------------
     def _batch(self, outer: Request) -> Response:
@@ -283,18 +291,21 @@ class GraphApp:
                 raise bad_request("Write request id : " + str(item["id"]) + " does not contain Content-Type "
                                   "header or body.", "BadRequest")
         results: dict[str, dict] = {}
+        self._batch_lost = False
         for item in items:
             results[str(item["id"]).lower()] = self._batch_item(outer, item, results)
+        if self._batch_lost:  # an item matched a DROP rule: the whole batch's answer is lost
+            return Response(DROP)
         return json_response({"responses": [results[str(i["id"]).lower()] for i in items]})
 
     def _batch_item(self, outer: Request, item: dict, done: dict[str, dict]) -> dict:
         depends = [str(d).lower() for d in item.get("dependsOn") or []]
         if any(d not in done for d in depends):
             return _batch_result(item, error_response(bad_request("dependsOn refers to a later or unknown request."),
-                                                      outer.request_id))
+                                                      outer.request_id, outer.client_request_id))
         if any(not 200 <= done[d]["status"] < 300 for d in depends):
-            return _batch_result(item, error_response(ApiError(424, "FailedDependency",
-                                                               "Failed dependency."), outer.request_id))
+            return _batch_result(item, error_response(ApiError(424, "FailedDependency", "Failed dependency."),
+                                                      outer.request_id, outer.client_request_id))
         url = str(item.get("url", ""))
         path, _, query = url.partition("?")
         headers = {**{k.lower(): v for k, v in outer.headers.items() if k.lower() == "authorization"},
@@ -309,14 +320,17 @@ class GraphApp:
             segments, args = self._canonical(req)
             mailbox = self._mailbox_of(segments)
             rule = self.faults.injected(req.method, req.path, mailbox)
-            if rule is not None and rule.status != DROP:
+            if rule is not None and rule.status == DROP:
+                self._batch_lost = True
+            if rule is not None and (rule.status != DROP or not rule.applied):
                 response = self._fault_response(rule, req)
             else:
                 if mailbox is not None:
                     self.faults.charge_budget(mailbox)
                 response = self._dispatch(req, segments, args)
         except ApiError as exc:
-            response = error_response(exc, req.request_id)
+            response = error_response(exc, req.request_id, req.headers.get("client-request-id")
+                                      or outer.client_request_id)
         self.journal.record(req, response.status, mailbox, True, query)
         return _batch_result(item, response)
 

@@ -278,7 +278,7 @@ def ical_uid(seed: int, key: str) -> str:
         ids.guid(seed, "ical", key).replace("-", "").upper()
 
 
-def _attendees(seed: int, exclude: set[int], h: int, user_count: int, count: int) -> list[dict]:
+def _attendees(seed: int, exclude: set[int], h: int, user_count: int, count: int, epoch: datetime) -> list[dict]:
     found: list[dict] = []
     seen = set(exclude)
     for k in range(count):
@@ -289,18 +289,18 @@ def _attendees(seed: int, exclude: set[int], h: int, user_count: int, count: int
         response = RESPONSES[(h >> (3 + k)) % len(RESPONSES)]
         found.append({"type": "optional" if k == 2 else "required",
                       "status": {"response": response,
-                                 "time": NEVER if response == "none" else content.iso(content.EPOCH - timedelta(
-                                     days=2 + k))},
+                                 "time": NEVER if response == "none" else content.iso(epoch - timedelta(days=2 + k))},
                       "emailAddress": content.person(seed, index).recipient()["emailAddress"]})
     return found
 
 
-def event_object(seed: int, owner: content.Person, calendar_key: str, index: int, user_count: int) -> Item:
-    """The seeded event `index` of a calendar: single meetings over EPOCH±60 days, a few weekly series
+def event_object(seed: int, owner: content.Person, calendar_key: str, index: int, user_count: int,
+                 epoch: datetime) -> Item:
+    """The seeded event `index` of a calendar: single meetings over epoch±60 days, a few weekly series
     in the default calendar, all-day deadlines in the others. The id is added when rendered."""
     h = content.mix(seed, owner.index, content.stable_hash(calendar_key), index)
     key = event_key(owner.index, calendar_key, index)
-    day0 = datetime.combine(content.EPOCH.date(), time(0), UTC)
+    day0 = datetime.combine(epoch.date(), time(0), UTC)
     deadline = calendar_key != "calendar"
     series = not deadline and index % 4 == 1
     fmt = {"project": PROJECTS[h % len(PROJECTS)], "q": 1 + h % 4, "n": h % 10}
@@ -321,7 +321,7 @@ def event_object(seed: int, owner: content.Person, calendar_key: str, index: int
     organizer = content.person(seed, (owner.index + 1 + (h >> 40) % max(user_count - 1, 1)) % user_count) \
         if other_organizer else owner
     attendees = [] if deadline else _attendees(seed, {owner.index, organizer.index}, h, user_count,
-                                               1 + (h >> 17) % 3)
+                                               1 + (h >> 17) % 3, epoch)
     if other_organizer:
         attendees.append({"type": "required", "status": {"response": "accepted", "time": content.iso(start)},
                           "emailAddress": owner.recipient()["emailAddress"]})
@@ -330,7 +330,7 @@ def event_object(seed: int, owner: content.Person, calendar_key: str, index: int
     location = {"displayName": "", "locationType": "default", "uniqueIdType": "unknown"} if no_room \
         else _room(h >> 25)
     change_key, tag = content.etag(0, key)
-    created = content.iso(min(start, content.EPOCH) - timedelta(days=3 + h % 20))
+    created = content.iso(min(start, epoch) - timedelta(days=3 + h % 20))
     body = {"contentType": "html", "content": _agenda_html(h >> 9, organizer.display_name)}
     return {
         "@odata.type": "#microsoft.graph.event", "@odata.etag": tag,
@@ -368,12 +368,12 @@ def _seeded_recurrence(start: datetime, index: int) -> dict:
                         "firstDayOfWeek": "sunday", "index": "first"}, "range": rng}
 
 
-def seeded_attachments(seed: int, key: str) -> list[dict]:
+def seeded_attachments(seed: int, key: str, epoch: datetime) -> list[dict]:
     """A small agenda file, the kind of attachment meeting invites carry."""
     h = content.mix(seed, content.stable_hash(key), 7)
     data = (f"Agenda for {key}\n" + "\n".join(content.PARAGRAPHS[:2 + h % 4]) + "\n").encode()
     return [_file_attachment(ids.opaque("eventAttachment", key, 0), f"agenda-{h % 1000}.txt", "text/plain", data,
-                             content.iso(content.EPOCH - timedelta(days=h % 60)))]
+                             content.iso(epoch - timedelta(days=h % 60)))]
 
 
 def _file_attachment(attachment_id: str, name: str, content_type: str, data: bytes, modified: str) -> dict:
@@ -675,7 +675,8 @@ class UserCalendar:
     def attachments(self, ref: EventRef) -> list[dict]:
         found = ref.item.get("_attachments")
         if found is None:
-            found = seeded_attachments(self.tenant.seed, ref.key) if ref.item.get("hasAttachments") else []
+            seeded = ref.item.get("hasAttachments")
+            found = seeded_attachments(self.tenant.seed, ref.key, self.tenant.epoch) if seeded else []
         return found
 
     def add_attachment(self, ref: EventRef, body: dict) -> dict:
@@ -802,7 +803,7 @@ def user_calendar(tenant: Tenant, user_id: str) -> UserCalendar:
         state.events[cid] = Collection(
             f"events/{user_id}/{cid}", tenant.clock, base_count=count,
             base_key=lambda i, ck=seed.key: event_key(user_index or 0, ck, i),
-            base_item=lambda i, ck=seed.key: event_object(tenant.seed, owner, ck, i, users),
+            base_item=lambda i, ck=seed.key: event_object(tenant.seed, owner, ck, i, users, tenant.epoch),
         )
     cache[user_id] = state
     return state
@@ -1168,8 +1169,8 @@ class CalendarArea:
         duration = _duration(body.get("meetingDuration") or "PT30M")
         constraint = body.get("timeConstraint") or {}
         domain = constraint.get("activityDomain") or "work"
-        slots = constraint.get("timeSlots") or [{"start": graph_time(content.EPOCH),
-                                                 "end": graph_time(content.EPOCH + timedelta(days=2))}]
+        slots = constraint.get("timeSlots") or [{"start": graph_time(self.tenant.epoch),
+                                                 "end": graph_time(self.tenant.epoch + timedelta(days=2))}]
         attendees = [a for a in body.get("attendees") or [] if isinstance(a, dict)]
         minimum = float(body.get("minimumAttendeePercentage") or 50)
         organizer_optional = _truthy(body.get("isOrganizerOptional"))
@@ -1229,7 +1230,7 @@ class CalendarArea:
         """Create an event (default calendar unless `calendar` is given); defaults fill a one-hour meeting."""
         state = self._user_state(user)
         cid = calendar or state.default_calendar_id
-        start = content.EPOCH + timedelta(days=1)
+        start = self.tenant.epoch + timedelta(days=1)
         defaults = {"subject": "Simulated new event", "start": graph_time(start),
                     "end": graph_time(start + timedelta(hours=1)),
                     "body": {"contentType": "html", "content": "<p>Added by the simulator</p>"}}

@@ -8,14 +8,31 @@ for a random generator: creating a `random.Random` per message would dominate se
 from __future__ import annotations
 
 import base64
+import os
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from connectors.simulator import ids
 
-EPOCH = datetime(2026, 11, 1, 9, 0, 0, tzinfo=UTC)  # "now" of the seeded tenant; data lies before it
+NOW_ENV = "GRAPHSYNC_SIM_NOW"  # an ISO time ("2026-12-02T09:00:00Z") to seed the tenant as of
 DOMAIN = "contoso.com"
+
+
+def seed_epoch(now: datetime | None = None) -> datetime:
+    """The seeded tenant's "now": seeded mail, events, files, chats and posts lie before (and
+    calendars around) it, so date windows relative to today ("the last 30 days") find data.
+
+    `now` when given, else $GRAPHSYNC_SIM_NOW, else the current UTC time, floored to the hour: the same
+    hour always seeds the same tenant, and the epoch never lies after the real clock, so objects written
+    through the API sort after the seeded ones.
+    """
+    if now is None:
+        raw = os.environ.get(NOW_ENV, "").strip()
+        now = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 FIRST = ["Adele", "Alex", "Allan", "Diego", "Grady", "Henrietta", "Isaiah", "Johanna", "Joni", "Lee",
          "Lidia", "Lynne", "Megan", "Miriam", "Nestor", "Patti", "Pradeep", "Irvin", "Debra", "Christie"]
@@ -116,7 +133,7 @@ def person(seed: int, index: int) -> Person:
     return Person(index, ids.guid(seed, "user", index), FIRST[h % len(FIRST)], LAST[(h >> 8) % len(LAST)])
 
 
-def user_object(seed: int, index: int) -> dict:
+def user_object(seed: int, index: int, epoch: datetime) -> dict:
     p = person(seed, index)
     h = mix(seed, index, 2)
     return {
@@ -134,7 +151,7 @@ def user_object(seed: int, index: int) -> dict:
         "businessPhones": [f"+1 425 555 {(h >> 24) % 10000:04d}"],
         "preferredLanguage": "en-US",
         "accountEnabled": True,
-        "createdDateTime": iso(EPOCH - timedelta(days=400 + (h >> 32) % 900)),
+        "createdDateTime": iso(epoch - timedelta(days=400 + (h >> 32) % 900)),
     }
 
 
@@ -187,13 +204,14 @@ def _body_html(h: int, sender: str) -> str:
     )
 
 
-def message_object(seed: int, owner: Person, folder_key: str, index: int, user_count: int) -> dict:
+def message_object(seed: int, owner: Person, folder_key: str, index: int, user_count: int,
+                   epoch: datetime) -> dict:
     """The seeded message `index` of a folder, before its id is rendered (see the mail module)."""
     h = mix(seed, owner.index, stable_hash(folder_key), index)
     sender = person(seed, h % max(user_count, 1)) if folder_key != "sentitems" else owner
     to = [owner.recipient()] if folder_key != "sentitems" else [person(seed, (h >> 7) % 997).recipient()]
     cc = [person(seed, (h >> 11) % 997).recipient()] if h % 4 == 0 else []
-    received = EPOCH - timedelta(minutes=7 * index + (h % 5), seconds=h % 60)
+    received = epoch - timedelta(minutes=7 * index + (h % 5), seconds=h % 60)
     subject = SUBJECTS[(h >> 5) % len(SUBJECTS)].format(
         q=1 + h % 4, n=1000 + h % 9000, day=DAYS[h % 5], v=1 + (h >> 9) % 9
     )
@@ -235,7 +253,7 @@ def message_object(seed: int, owner: Person, folder_key: str, index: int, user_c
     }
 
 
-def attachment_objects(seed: int, key: str, count: int = 1) -> list[dict]:
+def attachment_objects(seed: int, key: str, epoch: datetime, count: int = 1) -> list[dict]:
     out = []
     for k in range(count):
         h = mix(seed, stable_hash(key), k)
@@ -244,7 +262,7 @@ def attachment_objects(seed: int, key: str, count: int = 1) -> list[dict]:
         out.append({
             "@odata.type": "#microsoft.graph.fileAttachment",
             "id": ids.opaque("att", key, k),
-            "lastModifiedDateTime": iso(EPOCH - timedelta(days=h % 300)),
+            "lastModifiedDateTime": iso(epoch - timedelta(days=h % 300)),
             "name": f"report-{h % 1000}.pdf",
             "contentType": "application/pdf",
             "size": size,

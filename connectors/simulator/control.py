@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from connectors.simulator import ids
+from connectors.simulator import content, ids
 from connectors.simulator.faults import FaultRule
 from connectors.simulator.http import ApiError, Response, bad_request, json_response
 from connectors.simulator.mail import mailbox
@@ -61,7 +61,7 @@ class Control:
         cfg = self.tenant.config
         return {"tenant_id": cfg.tenant_id, "tenant_domain": cfg.tenant_domain, "client_id": cfg.client_id,
                 "seed": cfg.seed, "scale": asdict(cfg.scale), "users": len(self.tenant.users),
-                "clock": self.tenant.clock.value}
+                "clock": self.tenant.clock.value, "epoch": content.iso(self.tenant.epoch)}
 
     def user_ids(self) -> list[str]:
         return self.tenant.user_ids()

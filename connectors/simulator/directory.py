@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from connectors.simulator import content
 from connectors.simulator.delta import DeltaSource, serve_page
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
 from connectors.simulator.store import Collapsed, Item
 from connectors.simulator.tenant import Tenant, public
+from connectors.simulator.user_rules import check_password, check_upn, validate_new_user
 from connectors.simulator.views import directory_limits, page_collection, page_items, select
 
 ROOM_LISTS = [("Building 1 Rooms", "bldg1rooms"), ("Building 2 Rooms", "bldg2rooms")]
@@ -26,10 +29,16 @@ def rooms(room_list: str | None = None) -> list[dict]:
     return found
 
 
+# Writable user properties (resources/user.md); user-post-users.md: "You can optionally specify any other
+# writable properties", identities and passwordPolicies included.
 _USER_WRITABLE = {"accountEnabled", "displayName", "givenName", "surname", "jobTitle", "department",
                   "officeLocation", "mobilePhone", "businessPhones", "mailNickname", "userPrincipalName",
                   "usageLocation", "preferredLanguage", "passwordProfile", "mail", "city", "country",
-                  "companyName", "employeeId", "aboutMe", "state", "streetAddress", "postalCode"}
+                  "companyName", "employeeId", "aboutMe", "state", "streetAddress", "postalCode",
+                  "passwordPolicies", "identities", "onPremisesImmutableId", "otherMails", "employeeType",
+                  "employeeHireDate", "faxNumber", "ageGroup", "consentProvidedForMinor", "showInAddressList",
+                  "preferredName", "interests", "skills", "schools", "pastProjects", "responsibilities",
+                  "birthday", "hireDate", "mySite", "employeeOrgData"}
 
 
 class DirectoryArea:
@@ -45,6 +54,8 @@ class DirectoryArea:
         r.add("DELETE", "/users/{user}", self.delete_user)
         r.add("GET", "/users/{user}/findRoomLists", self.find_room_lists)
         r.add("GET", "/users/{user}/findRooms", self.find_rooms)
+        r.add("GET", "/organization", self.list_organization)
+        r.add("GET", "/organization/{organization}", self.get_organization)
 
     def list_users(self, req: Request) -> Response:
         return page_collection(req, self.tenant.users, directory_limits(), lambda k, v: public(v))
@@ -54,14 +65,14 @@ class DirectoryArea:
         return json_response(select(public(item), req))
 
     def create_user(self, req: Request) -> Response:
+        """Create user (user-post-users.md): required properties, a UPN on a verified domain and a
+        password the tenant's policy accepts (user_rules.py)."""
         body = req.json()
-        unknown = set(body) - _USER_WRITABLE
+        unknown = set(body) - _USER_WRITABLE if isinstance(body, dict) else set()
         if unknown:
             raise ApiError(400, "Request_BadRequest",
                            f"Property '{sorted(unknown)[0]}' does not exist on type 'microsoft.graph.user'.")
-        for required in ("accountEnabled", "displayName", "mailNickname", "userPrincipalName", "passwordProfile"):
-            if required not in body:
-                raise ApiError(400, "Request_BadRequest", f"Property '{required}' is required.")
+        validate_new_user(body, self.tenant.config.verified_domains)
         return json_response(public(self.tenant.create_user(body)), 201)
 
     def update_user(self, req: Request) -> Response:
@@ -70,6 +81,11 @@ class DirectoryArea:
         if unknown:
             raise ApiError(400, "Request_BadRequest",
                            f"Property '{sorted(unknown)[0]}' does not exist on type 'microsoft.graph.user'.")
+        if "userPrincipalName" in body:
+            check_upn(str(body["userPrincipalName"]), self.tenant.config.verified_domains)
+        if "passwordProfile" in body:  # a new password meets the same policy (resources/passwordprofile.md)
+            _, user = self.tenant.resolve_user(req.params["user"])
+            check_password(body["passwordProfile"], body.get("passwordPolicies", user.get("passwordPolicies")))
         self.tenant.update_user(req.params["user"], {k: v for k, v in body.items() if k != "passwordProfile"})
         return Response(204)
 
@@ -78,6 +94,30 @@ class DirectoryArea:
             raise ApiError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         self.tenant.delete_user(req.params["user"])
         return Response(204)
+
+    def organization(self) -> dict:
+        """The tenant's organization (resources/organization.md), for its verifiedDomains: the domains a
+        new user's UPN may use (user-post-users.md)."""
+        cfg = self.tenant.config
+        domains = cfg.verified_domains
+        return {"id": cfg.tenant_id, "displayName": domains[0].split(".")[0].capitalize(), "tenantType": "AAD",
+                "countryLetterCode": "US", "preferredLanguage": "en",
+                "createdDateTime": content.iso(self.tenant.epoch - timedelta(days=2000)),
+                "verifiedDomains": [{"name": d, "type": "Managed", "isDefault": i == 0,
+                                     "isInitial": d.endswith(".onmicrosoft.com"),
+                                     "capabilities": "Email, OfficeCommunicationsOnline"}
+                                    for i, d in enumerate(domains)]}
+
+    def list_organization(self, req: Request) -> Response:
+        return page_items(req, [self.organization()], directory_limits())
+
+    def get_organization(self, req: Request) -> Response:
+        org = self.organization()
+        if req.params["organization"].lower() != org["id"]:
+            raise ApiError(404, "Request_ResourceNotFound", f"Resource '{req.params['organization']}' does not exist "
+                                                            "or one of its queried reference-property objects are "
+                                                            "not present.")
+        return json_response(select(org, req))
 
     def users_delta(self, req: Request) -> Response:
         if "$top" in req.query or "$orderby" in req.query or "$expand" in req.query:

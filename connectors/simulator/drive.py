@@ -26,7 +26,7 @@ from urllib.parse import quote
 import orjson
 
 from connectors.simulator import content, ids
-from connectors.simulator.content import EPOCH, iso, mix, person
+from connectors.simulator.content import iso, mix, person
 from connectors.simulator.delta import DeltaSource, decode_token, encode_token, serve
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
 from connectors.simulator.store import Collapsed, Collection, Item
@@ -200,7 +200,7 @@ class Drive:
     def seed_item(self, slot: int) -> Item:
         guid = self.slot_guid(slot)
         h = mix(self.tenant.seed, content.stable_hash(self.user_id), slot)
-        created = EPOCH - timedelta(days=30 + h % 600, minutes=slot)
+        created = self.tenant.epoch - timedelta(days=30 + h % 600, minutes=slot)
         modified = created + timedelta(days=(h >> 12) % 30, seconds=(h >> 20) % 3600)
         item: Item = {"id": item_id(guid), "createdDateTime": iso(created), "lastModifiedDateTime": iso(modified),
                       "eTag": e_tag(guid, 1), "cTag": c_tag(guid, 1), "createdBy": identity(self.owner),
@@ -648,7 +648,7 @@ class DriveArea:
         used = drive.quota_used()
         root = drive.get(drive.root_id) or {}
         return {"id": drive.id, "driveType": DRIVE_TYPE, "name": "OneDrive", "description": "",
-                "createdDateTime": iso(EPOCH - timedelta(days=1000)),
+                "createdDateTime": iso(self.tenant.epoch - timedelta(days=1000)),
                 "lastModifiedDateTime": root.get("lastModifiedDateTime"), "webUrl": drive.web_url(drive.root_id),
                 "createdBy": {"user": {"displayName": "System Account"}}, "owner": identity(drive.owner),
                 "quota": {"deleted": 0, "remaining": QUOTA_TOTAL - used, "state": "normal", "total": QUOTA_TOTAL,

@@ -21,13 +21,14 @@ class ApiError(Exception):
     """A Graph error response: {"error": {"code", "message", "innerError"}}."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                 inner_code: str | None = None) -> None:
+                 inner_code: str | None = None, details: list[dict[str, str]] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
         self.inner_code = inner_code
+        self.details = details  # the directory's error.details, e.g. [{"code": "InvalidValue", "target": ...}]
 
 
 def bad_request(message: str, code: str = "BadRequest") -> ApiError:
@@ -91,6 +92,12 @@ class Request:
     def immutable_ids(self) -> bool:
         return self.prefer.get("idtype", "").strip('"').lower() == "immutableid"
 
+    @property
+    def client_request_id(self) -> str:
+        """The client's `client-request-id` header, or the request-id when it sent none (Graph echoes
+        both in the response headers and in every error's innerError; concepts/errors.md)."""
+        return self.headers.get("client-request-id") or self.request_id
+
     def link(self, path: str, **query: str) -> str:
         q = "&".join(f"{k}={v}" for k, v in query.items())
         return f"{self.base_url}{path}" + (f"?{q}" if q else "")
@@ -110,15 +117,20 @@ class Response:
         return orjson.dumps(self.body)
 
 
-def error_response(err: ApiError, request_id: str) -> Response:
+def error_response(err: ApiError, request_id: str, client_request_id: str | None = None) -> Response:
+    """Graph's error envelope (concepts/errors.md): innerError carries `date`, `request-id` and the
+    `client-request-id` the client sent (the request-id when it sent none), as the response headers do."""
     inner: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "request-id": request_id,
-        "client-request-id": request_id,
+        "client-request-id": client_request_id or request_id,
     }
     if err.inner_code:
         inner["code"] = err.inner_code
-    body = {"error": {"code": err.code, "message": err.message, "innerError": inner}}
+    error: dict[str, Any] = {"code": err.code, "message": err.message, "innerError": inner}
+    if err.details:
+        error["details"] = err.details
+    body = {"error": error}
     headers = {"content-type": "application/json", **err.headers}
     return Response(err.status, body, headers)
 

@@ -221,7 +221,7 @@ def mailbox(tenant: Tenant, user_id: str) -> Mailbox:
         box.messages[fid] = Collection(
             f"messages/{user_id}/{fid}", tenant.clock, base_count=counts[f.key] if user_index is not None else 0,
             base_key=lambda i, fk=f.key: content.message_key(user_index, fk, i),
-            base_item=lambda i, fk=f.key: content.message_object(tenant.seed, owner, fk, i, users),
+            base_item=lambda i, fk=f.key: content.message_object(tenant.seed, owner, fk, i, users, tenant.epoch),
         )
     box.categories = Collection(
         f"categories/{user_id}", tenant.clock, base_count=len(content.CATEGORY_PRESETS),
@@ -413,7 +413,8 @@ class MailArea:
         key, _, item = box.find(req.params["message"])
         found = item.get("_attachments")
         if found is None:
-            found = content.attachment_objects(self.tenant.seed, key) if item.get("hasAttachments") else []
+            seeded = item.get("hasAttachments")
+            found = content.attachment_objects(self.tenant.seed, key, self.tenant.epoch) if seeded else []
         return page_items(req, found, outlook_limits())
 
     def move_message(self, req: Request) -> Response:

@@ -124,8 +124,9 @@ _CHANNEL_MESSAGES = Need(TEAMS, ("ChannelMessage.Read.All", "ChannelMessage.Read
 # Application permissions post only in migration mode (channel-post-messages.md).
 _CHANNEL_POST = Need(TEAMS, ("ChannelMessage.Send", "Group.ReadWrite.All"), ("Teamwork.Migrate.All",),
                      "channel-post-messages.md")
+# chatmessage-update.md, "Permissions for channel": application permissions update policyViolation only.
 _CHANNEL_MESSAGE_EDIT = Need(TEAMS, ("ChannelMessage.ReadWrite", "Group.ReadWrite.All"),
-                             ("ChannelMessage.UpdatePolicyViolation.All", "ChannelMessage.ReadWrite.All"),
+                             ("ChannelMessage.UpdatePolicyViolation.All", "Group.ReadWrite.All"),
                              "chatmessage-update.md")
 _CHATS_READ = Need(TEAMS, ("Chat.ReadBasic", "Chat.Read", "Chat.ReadWrite"),
                    ("Chat.ReadBasic.All", "Chat.Read.All", "Chat.ReadWrite.All"), "chat-list.md")
@@ -227,6 +228,11 @@ RULES: tuple[Rule, ...] = (
     # -- Directory -----------------------------------------------------------------------------------
     _r(READ, "groups*", _GROUPS_READ),
     _r(WRITE, "groups*", _GROUPS_WRITE),
+    # organization-get.md: delegated User.Read least privileged; application Organization.Read.All.
+    _r(READ, "organization*", Need(DIRECTORY, ("User.Read", "Organization.Read.All", "Directory.Read.All",
+                                               "Organization.ReadWrite.All", "Directory.ReadWrite.All"),
+                                   ("Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All",
+                                    "Directory.ReadWrite.All"), "organization-get.md")),
     _r(READ, "users", _USERS_LIST),
     # user-delta.md: delegated least User.Read (higher: User.ReadBasic.All, User.ReadWrite, User.Read.All...).
     _r(READ, "users/delta", Need(DIRECTORY, ("User.Read", "User.ReadWrite", *_USERS_LIST.delegated),
@@ -268,7 +274,13 @@ def enforce(method: str, pattern: str, principal: Principal | None) -> None:
 
 
 def denial(need: Need, principal: Principal) -> ApiError:
-    """Graph's 403 for a missing permission, per workload."""
+    """Graph's 403 for a missing permission, per workload; 412 for a Teams API that has no
+    application permission at all, called app-only."""
+    if need.workload == TEAMS and principal.user_id is None and not need.application:
+        # The Permissions table says "Application: Not supported" (chatmessage-softdelete.md,
+        # chatmessage-undosoftdelete.md). Teams answers such calls 412 PreconditionFailed "Requested API
+        # is not supported in application-only context" (observed: microsoftgraph/microsoft-graph-docs#17168).
+        return ApiError(412, "PreconditionFailed", "Requested API is not supported in application-only context")
     if need.workload == OUTLOOK:
         # concepts/errors.md and the Outlook pages: ErrorAccessDenied, "Access is denied. Check
         # credentials and try again." (graph-semantics.md §7, as Exchange answers).

@@ -29,6 +29,19 @@ class TenantConfig:
     client_id: str = "5f0b6c7e-3d2a-4f19-8b7c-2e1d0a9c8b74"
     client_secret: str = "sim-secret-change-me"
     knobs: DeltaKnobs = field(default_factory=DeltaKnobs)
+    # The seeded tenant's "now": seeded data lies before it. None: $GRAPHSYNC_SIM_NOW, else the
+    # current time (content.seed_epoch), so "the last 30 days" always finds data.
+    now: datetime | None = None
+    # Seconds after which a Teams async operation succeeds even if nobody polls it (teams/operations.py);
+    # resources/teamsasyncoperation.md asks clients to wait more than 30 s between polls.
+    team_operation_s: float = 30.0
+
+    @property
+    def verified_domains(self) -> list[str]:
+        """The tenant's verified domains (organization.verifiedDomains): its custom domain and the initial
+        `{name}.onmicrosoft.com` one every Entra tenant has (user-post-users.md's example UPN uses it)."""
+        initial = f"{self.tenant_domain.split('.')[0]}.onmicrosoft.com"
+        return list(dict.fromkeys([self.tenant_domain.lower(), initial]))
 
 
 def now_iso() -> str:
@@ -45,13 +58,14 @@ class Tenant:
         self.config = config or TenantConfig()
         self.seed = self.config.seed
         self.scale = self.config.scale
+        self.epoch = content.seed_epoch(self.config.now)  # every seeded date is relative to this
         self.clock = Sequencer()
         self.chains = ChainRegistry(self.config.knobs)
         self._counter = itertools.count(1)
         self.users = Collection(
             "users", self.clock, base_count=self.scale.users,
             base_key=lambda i: content.person(self.seed, i).id,
-            base_item=lambda i: content.user_object(self.seed, i),
+            base_item=lambda i: content.user_object(self.seed, i, self.epoch),
         )
         self._user_index = {content.person(self.seed, i).id: i for i in range(self.scale.users)}
         self._upn_index = {content.person(self.seed, i).upn.lower(): content.person(self.seed, i).id
@@ -92,7 +106,8 @@ class Tenant:
                            "Property 'userPrincipalName' and 'displayName' are required.")
         if upn.lower() in self._upn_index:
             raise ApiError(400, "Request_BadRequest",
-                           "Another object with the same value for property userPrincipalName already exists.")
+                           "Another object with the same value for property userPrincipalName already exists.",
+                           details=[{"code": "ObjectConflict", "target": "userPrincipalName"}])
         user_id = ids.guid(self.seed, "created-user", next(self._counter))
         item = {"@odata.type": "#microsoft.graph.user", "id": user_id, "businessPhones": [],
                 "mail": fields.get("mail") or upn, "createdDateTime": now_iso(), "accountEnabled": True,

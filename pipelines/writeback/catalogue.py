@@ -26,6 +26,7 @@ def ops_table() -> str:
     for op in OPS:
         effect = f"{op.effect.value} {op.table}".strip()
         sent = op.sent_as if op.graph else "same"
-        lines.append(f"{op.name} | {sent} | {op.body.value} | {op.success} | {modes(op)} | {op.retry.value} | {effect}"
+        success = f"{op.success} (app-only {op.success_app})" if op.success_app else str(op.success)
+        lines.append(f"{op.name} | {sent} | {op.body.value} | {success} | {modes(op)} | {op.retry.value} | {effect}"
                      + (f"  ({op.note})" if op.note else ""))
     return "\n".join(lines)

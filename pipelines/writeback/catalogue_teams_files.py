@@ -166,6 +166,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         summary="Update a chat message",
         body=Body.JSON,
         success=204,
+        success_app=200,
         app_permission="Chat.UpdatePolicyViolation.All",
         delegated_permission="Chat.ReadWrite",
         retry=Retry.SAFE,
@@ -299,9 +300,12 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         retry=Retry.LOOKUP,
         lookup=Lookup(field="displayName", value="displayName"),
         effect=Effect.INSERT,
+        asynchronous=True,
         table="channels",
         doc="channel-post",
         note=(
+            "Standard and private: 201 with the channel. Shared: 202 + Location of a teamsAsyncOperation, "
+            "followed to its end, then the channel read from its targetResourceLocation. "
             "Lookup: the channel by displayName in its team (channel names are unique within a team). "
             "Least privileged app permission is RSC Channel.Create.Group."
         ),
@@ -375,6 +379,7 @@ TEAMS_FILES_OPS: tuple[Op, ...] = (
         summary="Update a channel message",
         body=Body.JSON,
         success=204,
+        success_app=200,
         app_permission="ChannelMessage.UpdatePolicyViolation.All",
         delegated_permission="ChannelMessage.ReadWrite",
         retry=Retry.SAFE,

@@ -82,7 +82,9 @@ class Op:
     doc: str = ""  # the Graph doc page: api-reference/v1.0/api/<doc>.md
     # How Graph v1.0 spells it, where that differs from the name ("DELETE /groups/{team-id}").
     graph: str = ""
-    asynchronous: bool = False  # 202 + Location of a teamsAsyncOperation, followed to its end
+    success_app: int = 0  # where app-only is documented to answer otherwise (chat message PATCH: 200)
+    # 202 + Location of a teamsAsyncOperation, followed to its end (for a shared channel: may be 201 too)
+    asynchronous: bool = False
     lookup: Lookup | None = None  # Retry.LOOKUP: how a lost answer is settled
     # Retry.DRAFT: the op is done as this create of a marked draft, then POST .../{draft}/send.
     draft: str = ""

@@ -35,7 +35,7 @@ from pipelines.sync.routes import delegated_scopes
 from pipelines.writeback.actions import SYNCED, resolve
 from pipelines.writeback.catalogue import CATALOGUE
 from pipelines.writeback.effects import LocalEffects
-from pipelines.writeback.op import Body, Op, Retry
+from pipelines.writeback.op import Body, Effect, Op, Retry
 from pipelines.writeback.order import next_wave, packed, target
 from pipelines.writeback.reconcile import Found, draft_body, graph_path, settle, stamped
 from warehouse import Warehouse
@@ -84,6 +84,7 @@ class Replay:
         self._public: PublicClient | None = None
         self._tried: set[int] = set()  # sent (or settled) in this run: a throttled one waits for the next run
         self._outcomes: list[Outcome] = []  # answered, not yet committed (see _commit)
+        self.operation_timeout_s = 300.0  # how long a team operation is followed before it is left to Graph
         self._resumed: set[int] = set()  # drafts found unsent after a lost answer, sent again in this run
 
     async def run(self) -> ReplayReport:
@@ -274,20 +275,25 @@ class Replay:
             else None
         if p.op.asynchronous and response.status_code == 202 and response.headers.get("location"):
             body = await self._follow(client, response.headers["location"])
+            created = body.get("targetResourceLocation")
+            if p.op.effect is Effect.INSERT and str(body.get("status", "")).lower() == "succeeded" and created:
+                body = await client.get(created)  # a shared channel: the channel itself is the result
         self._answered(p, attempt, response.status_code, body, response.headers.get("request-id"),
                        time.monotonic() - started)
 
-    async def _follow(self, client: GraphClient, location: str, timeout_s: float = 300.0) -> dict[str, Any]:
-        """A long-running Teams operation (teamsAsyncOperation) followed to its end."""
-        deadline = time.monotonic() + timeout_s
-        delay = 0.2
+    async def _follow(self, client: GraphClient, location: str) -> dict[str, Any]:
+        """A long-running Teams operation (teamsAsyncOperation) followed to its end, or to the
+        deadline. Polls back off towards the 30 s between checks that team-post.md asks for."""
+        deadline = time.monotonic() + self.operation_timeout_s
+        delay = 1.0
         while True:
             operation = await client.get(location)
+            operation.setdefault("@graphsync.location", location)
             status = str(operation.get("status", "")).lower()
-            if status in ("succeeded", "failed") or time.monotonic() > deadline:
+            if status in ("succeeded", "failed") or time.monotonic() + delay > deadline:
                 return operation
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 30.0)
 
     # -- outcomes ----------------------------------------------------------------------------------
 
@@ -302,11 +308,15 @@ class Replay:
                   seconds: float) -> None:
         attempt.http_status, attempt.request_id, attempt.seconds = status, request_id, seconds
         if 200 <= status < 300:
-            failed_operation = p.op.asynchronous and isinstance(body, dict) and \
-                str(body.get("status", "")).lower() == "failed"
-            if failed_operation:
+            operation = str(body.get("status", "")).lower() if p.op.asynchronous and isinstance(body, dict) \
+                and "@graphsync.location" in body else "succeeded"
+            if operation == "failed":
                 attempt.error = _error_line(status, body)
                 self._end(p.action, FAILED, attempt=attempt, error=f"the operation failed: {body.get('error')}")
+                return
+            if operation != "succeeded":  # accepted by Graph, not finished by the deadline: never resent
+                self._end(p.action, FAILED, attempt=attempt, error=f"outcome unknown: the operation is still "
+                          f"{operation} after {self.operation_timeout_s:.0f} s; see {body['@graphsync.location']}")
                 return
             result = body if isinstance(body, dict) else {}
             if p.op.retry is Retry.DRAFT and p.url.endswith(("/messages", "/createReply", "/createReplyAll",
@@ -316,7 +326,8 @@ class Replay:
                 self._tried.discard(p.action.id or 0)
                 return
             # Graph's answer is what counts; a status other than the documented one is kept in the history.
-            odd = None if status in (p.op.success, 202) else f"answered {status}, documented {p.op.success}"
+            documented = p.op.success_app if p.op.success_app and p.client is self._app_client else p.op.success
+            odd = None if status in (documented, 202) else f"answered {status}, documented {documented}"
             self._end(p.action, SUCCEEDED, attempt=attempt, result=result or None, detail=odd)
             self.effects.add(p.op, p.action, p.params, p.given, result or p.action.result or {})
             return

@@ -4,22 +4,36 @@ exits, series), idempotent event creation, optimistic concurrency and every cata
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from connectors.simulator import content
 from connectors.simulator.server import Simulator
-from tests.conftest import GraphTestClient
+from tests.conftest import GraphTestClient, start_simulator
 
-START, END = content.EPOCH - timedelta(days=30), content.EPOCH + timedelta(days=30)
+# The tenant's "now" is pinned here (TenantConfig.now), so the dates below and the seeded calendars line
+# up whatever day the tests run.
+EPOCH = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+START, END = EPOCH - timedelta(days=30), EPOCH + timedelta(days=30)
 WINDOW = f"startDateTime={content.iso(START)}&endDateTime={content.iso(END)}"
 PAGES_OF_TWO = {"Prefer": "odata.maxpagesize=2"}
 
 
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Simulator]:
+    """A tiny tenant seeded as of EPOCH."""
+    simulator = start_simulator(tmp_path / "sim", now=EPOCH)
+    assert simulator.app.tenant.epoch == EPOCH
+    yield simulator
+    simulator.stop()
+
+
 def _at(days: float, hours: float = 1) -> dict:
     """start/end of a meeting `days` after EPOCH lasting `hours`."""
-    start = content.EPOCH + timedelta(days=days)
+    start = EPOCH + timedelta(days=days)
     return {"start": {"dateTime": content.iso(start)[:-1], "timeZone": "UTC"},
             "end": {"dateTime": content.iso(start + timedelta(hours=hours))[:-1], "timeZone": "UTC"}}
 
@@ -168,12 +182,12 @@ def test_stale_if_match_is_412(sim: Simulator, graph: GraphTestClient) -> None:
 def test_get_schedule_and_find_meeting_times_see_busy_time(sim: Simulator, graph: GraphTestClient) -> None:
     users = graph.get("/users").json()["value"]
     organizer, attendee = users[0], users[1]
-    day = content.EPOCH.replace(hour=0) + timedelta(days=45)  # beyond the seeded single meetings
+    day = EPOCH.replace(hour=0) + timedelta(days=45)  # beyond the seeded single meetings
     while day.weekday() >= 5:
         day += timedelta(days=1)
     busy_hour = day + timedelta(hours=10)
     sim.control("create_event", user=attendee["id"], fields={
-        "subject": "Blocked", "showAs": "busy", **_at((busy_hour - content.EPOCH).total_seconds() / 86400, 2)})
+        "subject": "Blocked", "showAs": "busy", **_at((busy_hour - EPOCH).total_seconds() / 86400, 2)})
     slot = {"start": {"dateTime": content.iso(day + timedelta(hours=8))[:-1], "timeZone": "UTC"},
             "end": {"dateTime": content.iso(day + timedelta(hours=17))[:-1], "timeZone": "UTC"}}
     r = graph.post(f"/users/{organizer['id']}/calendar/getSchedule", json={

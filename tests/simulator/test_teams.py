@@ -214,7 +214,9 @@ def test_create_team_is_202_with_operation_location(graph: GraphTestClient) -> N
     assert m is not None, r.headers["location"]
     team_id, op_id = m.groups()
     assert r.headers["content-location"] == f"/teams('{team_id}')"
-    assert graph.get(f"/teams/{team_id}/operations/{op_id}").json()["status"] == "succeeded"
+    assert graph.get(f"/teams/{team_id}").status_code == 404, "the team exists once its operation succeeds"
+    polls = [graph.get(f"/teams/{team_id}/operations/{op_id}").json()["status"] for _ in range(4)]
+    assert polls == ["notStarted", "inProgress", "succeeded", "succeeded"]
     team = graph.get(f"/teams/{team_id}").json()
     assert team["displayName"] == "Replay Team" and team["isArchived"] is False
     channels = graph.get(f"/teams/{team_id}/channels").json()["value"]
@@ -233,6 +235,8 @@ def test_every_route_answers_with_graphs_status(sim: Simulator, graph: GraphTest
     bind = [{"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": [],
              "user@odata.bind": f"https://graph.microsoft.com/v1.0/users('{u}')"} for u in users]
     text = {"body": {"contentType": "html", "content": "<p>hello</p>"}}
+    violation = {"policyViolation": {"dlpAction": "BlockAccess", "verdictDetails": "AllowOverrideWithoutJustification",
+                                     "policyTip": {"generalText": "Blocked by the administrator."}}}
     t, c, ch = f"/teams/{team}", f"/teams/{team}/channels/{quote(channel)}", f"/chats/{quote(chat)}"
     steps: list[tuple[str, str, dict | None, int]] = [
         ("GET", "/teams", None, 200),
@@ -263,9 +267,11 @@ def test_every_route_answers_with_graphs_status(sim: Simulator, graph: GraphTest
         ("POST", f"{c}/messages", {"body": {"content": ""}}, 400),
         ("GET", f"{c}/messages/{post}", None, 200),
         ("GET", f"{c}/messages/999", None, 404),
-        ("PATCH", f"{c}/messages/{post}", text, 204),
+        ("PATCH", f"{c}/messages/{post}", text, 412),  # app-only: policyViolation only (chatmessage-update.md)
+        ("PATCH", f"{c}/messages/{post}", violation, 200),
         ("GET", f"{c}/messages/{post}/replies", None, 200),
-        ("DELETE", f"{c}/messages/{post}", None, 204),
+        ("DELETE", f"{c}/messages/{post}", None, 404),  # no DELETE in v1.0: softDelete (chatmessage-softdelete.md)
+        ("POST", f"{c}/messages/{post}/softDelete", None, 412),  # delegated only
         ("GET", f"{c}/messages/delta", None, 200),
         ("GET", f"{t}/channels/19:nope@thread.tacv2", None, 404),
         ("POST", "/chats", {"chatType": "group", "topic": "new", "members": bind}, 201),
@@ -279,8 +285,9 @@ def test_every_route_answers_with_graphs_status(sim: Simulator, graph: GraphTest
         ("GET", f"{ch}/messages", None, 200),
         ("POST", f"{ch}/messages", text, 201),
         ("GET", f"{ch}/messages/{chat_msg}", None, 200),
-        ("PATCH", f"{ch}/messages/{chat_msg}", text, 204),
-        ("DELETE", f"{ch}/messages/{chat_msg}", None, 204),
+        ("PATCH", f"{ch}/messages/{chat_msg}", text, 412),
+        ("PATCH", f"{ch}/messages/{chat_msg}", violation, 200),
+        ("DELETE", f"{ch}/messages/{chat_msg}", None, 404),
         ("GET", "/chats/getAllMessages", None, 501),  # undocumented for GET (chats-getallmessages.md)
         ("GET", f"/users/{users[0]}/chats/getAllMessages", None, 200),
     ]
@@ -295,8 +302,8 @@ def test_every_route_answers_with_graphs_status(sim: Simulator, graph: GraphTest
     assert patched.status_code == 200 and patched.json()["roles"] == ["owner"]
     assert graph.delete(mp).status_code == 204
     assert graph.get(mp).status_code == 404
-    deleted = graph.get(f"{c}/messages/{post}").json()
-    assert deleted["deletedDateTime"] is not None and deleted["body"]["content"] == ""
+    flagged = graph.get(f"{c}/messages/{post}").json()
+    assert flagged["deletedDateTime"] is None and flagged["policyViolation"]["dlpAction"] == "BlockAccess"
     assert graph.get(t).json()["description"] == "patched"
 
     extra = next(x for x in graph.get(f"{t}/channels").json()["value"] if x["displayName"] == "Extra")

@@ -5,10 +5,12 @@ that change membership and messages between syncs."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 from connectors.simulator.server import Simulator
-from tests.conftest import GraphTestClient
+from tests.conftest import GraphTestClient, start_simulator
 from tests.simulator.test_teams import _as, _delegated_token, _first_channel
 
 
@@ -22,13 +24,14 @@ def _users(graph: GraphTestClient) -> list[str]:
 
 
 # -- 6: OData keys in parentheses --------------------------------------------------------------------
-def test_location_and_content_location_urls_address_their_entities(graph: GraphTestClient) -> None:
+def test_location_and_content_location_urls_address_their_entities(sim: Simulator, graph: GraphTestClient) -> None:
     owner = graph.first_user()
     r = graph.post("/teams", json={"displayName": "Keyed", "members": [
         {"roles": ["owner"], "user@odata.bind": f"https://graph.microsoft.com/v1.0/users('{owner}')"}]})
     assert r.status_code == 202
     operation = graph.get(r.headers["location"])
     assert operation.status_code == 200 and operation.json()["operationType"] == "createTeam"
+    assert sim.control("complete_team_operations") == 1
     team = graph.get(r.headers["content-location"]).json()
     assert team["displayName"] == "Keyed" and "value" not in team
     assert graph.get(operation.json()["targetResourceLocation"]).json()["id"] == team["id"]
@@ -180,13 +183,23 @@ def test_get_all_messages_filters_and_system_events(sim: Simulator, graph: Graph
 
 
 # -- 8: channel message delta window and $top ---------------------------------------------------------
-def test_channel_delta_keeps_the_eight_month_window(sim: Simulator, graph: GraphTestClient) -> None:
+def test_channel_delta_keeps_the_eight_month_window(tmp_path: Path) -> None:
+    sim = start_simulator(tmp_path / "sim", now=datetime(2026, 11, 1, 9, 30, tzinfo=UTC))
+    graph = GraphTestClient(sim)
+    try:
+        _check_delta_window(sim, graph)
+    finally:
+        graph.http.close()
+        sim.stop()
+
+
+def _check_delta_window(sim: Simulator, graph: GraphTestClient) -> None:
     teams = sim.control("teams_state")
     team = sorted(teams)[0]
     channel = next(k for k, c in teams[team]["channels"].items() if c["channel"]["displayName"] == "Announcements")
     posts = teams[team]["channels"][channel]["messages"]
     window = sim.control("channel_delta_window")
-    assert window == "2026-03-01T09:00:00.000Z", "eight months before the seeded tenant's now"
+    assert window == "2026-03-01T09:00:00.000Z", "eight months before the seeded tenant's now (floored to the hour)"
     old = {k for k, p in posts.items() if p["lastModifiedDateTime"] < window}
     assert old and len(old) < len(posts), "seeded posts on both sides of the window"
     listed = graph.get(f"/teams/{team}/channels/{quote(channel)}/messages").json()["value"]

@@ -10,6 +10,7 @@ from connectors.simulator import content
 from connectors.simulator.delta import DeltaSource, serve, sync_state_not_found
 from connectors.simulator.http import Request, Response, Router, bad_request, json_response
 from connectors.simulator.store import Collapsed, Item
+from connectors.simulator.teams.edits import delete_not_supported, message_update
 from connectors.simulator.teams.model import MESSAGE_TYPE, months_before, parse_time
 from connectors.simulator.teams.query import (
     bound_user,
@@ -20,21 +21,30 @@ from connectors.simulator.teams.query import (
     page,
     writable,
 )
-from connectors.simulator.teams.seed import add_channel, new_channel_id
-from connectors.simulator.teams.state import Holder, OnHolder, TeamsState, app_sender, require_message, update_item
-from connectors.simulator.teams.teams_routes import add_member
-from connectors.simulator.tenant import public
+from connectors.simulator.teams.seed import add_channel, commit_channel, new_channel, new_channel_id
+from connectors.simulator.teams.state import (
+    ChannelState,
+    Holder,
+    OnHolder,
+    TeamsState,
+    app_sender,
+    require_message,
+    update_item,
+)
+from connectors.simulator.teams.teams_routes import accepted, add_member
+from connectors.simulator.tenant import Tenant, public
 from connectors.simulator.views import page_size, select
 
 _CHANNEL_WRITABLE = {"displayName", "description", "isFavoriteByDefault"}
-MESSAGE_WRITABLE = {"body", "subject", "importance", "mentions", "attachments", "policyViolation", "summary"}
 DELTA_WINDOW_MONTHS = 8  # chatmessage-delta.md: "messages ... in the last eight months"
 
 
-def delta_window_start() -> datetime:
+def delta_window_start(tenant: Tenant | None = None) -> datetime:
     """The oldest last-modified time channel message delta still returns. The simulator's clock for
-    this is the seeded tenant's "now" (content.EPOCH): writes made since are always inside the window."""
-    return months_before(content.EPOCH, DELTA_WINDOW_MONTHS)
+    this is the seeded tenant's "now" (Tenant.epoch): writes made since are always inside the window.
+    Without a tenant: that of a tenant seeded now with no pinned time (content.seed_epoch()); the
+    control call `channel_delta_window` gives a running tenant's own."""
+    return months_before(tenant.epoch if tenant else content.seed_epoch(), DELTA_WINDOW_MONTHS)
 
 
 class ChannelRoutes(OnHolder):
@@ -54,9 +64,13 @@ class ChannelRoutes(OnHolder):
         r.add("GET", f"{c}/messages/delta", self.channel_messages_delta)
         r.add("GET", f"{c}/messages/{{message}}", self.get_channel_message)
         r.add("PATCH", f"{c}/messages/{{message}}", self.update_channel_message)
-        r.add("DELETE", f"{c}/messages/{{message}}", self.delete_channel_message)
+        r.add("DELETE", f"{c}/messages/{{message}}", delete_not_supported)
         r.add("GET", f"{c}/messages/{{message}}/replies", self.list_replies)
         r.add("POST", f"{c}/messages/{{message}}/replies", self.post_reply)
+        # chatmessage-get.md, chatmessage-update.md: a reply by id.
+        r.add("GET", f"{c}/messages/{{message}}/replies/{{reply}}", self.get_reply)
+        r.add("PATCH", f"{c}/messages/{{message}}/replies/{{reply}}", self.update_reply)
+        r.add("DELETE", f"{c}/messages/{{message}}/replies/{{reply}}", delete_not_supported)
         # chatmessage-softdelete.md, chatmessage-undosoftdelete.md: a post or a reply.
         for action, delete in (("softDelete", True), ("undoSoftDelete", False)):
             r.add("POST", f"{c}/messages/{{message}}/{action}", self.soft_delete_post(delete))
@@ -72,17 +86,27 @@ class ChannelRoutes(OnHolder):
         return json_response(select(public(item), req))
 
     def create_channel(self, req: Request) -> Response:
-        team, _ = self.state.team(req.params["team"])
+        """Create channel (channel-post.md): "201 Created ... and a channel object ... for a channel with a
+        membershipType value of standard or private. For a channel with a membershipType value of
+        shared, this method returns a 202 Accepted response code and a link to the teamsAsyncOperation";
+        the shared channel appears when that operation succeeds. Refused in an archived team."""
+        team, _ = self.state.writable_team(req.params["team"])
         body = req.json()
         validate_new_channel(self.state, team.id, body)
         tenant = self.holder.tenant
         owners = _owners(self.holder, body)
-        if req.principal and req.principal.user_id:
+        if req.principal and req.principal.user_id and req.principal.user_id not in owners:
             owners.insert(0, req.principal.user_id)
         owners = owners or [m.get("userId") for _, m in team.members.items()][:1]
-        return json_response(public(add_channel(tenant, team, new_channel_id(tenant), body, owners)), 201)
+        key = new_channel_id(tenant)
+        if body.get("membershipType") != "shared":
+            return json_response(public(add_channel(tenant, team, key, body, owners)), 201)
+        item, state = new_channel(tenant, team, key, body, owners)
+        return accepted(self.holder, team.id, "createChannel", lambda: commit_channel(team, item, state),
+                        target=f"/teams('{team.id}')/channels('{key}')")
 
     def update_channel(self, req: Request) -> Response:
+        self.state.writable_team(req.params["team"])
         team, channel, item = self.state.channel(req.params["team"], req.params["channel"])
         fields = writable(req.json(), _CHANNEL_WRITABLE, "channel")
         if "displayName" in fields and item["displayName"] == "General" and fields["displayName"] != "General":
@@ -121,26 +145,43 @@ class ChannelRoutes(OnHolder):
         item = require_message(channel.thread, req.params["message"])
         return json_response(self.state.render_post(channel, req.params["message"], item, expand_replies(req)))
 
+    def _writable_channel(self, req: Request) -> ChannelState:
+        """The channel of a request that changes messages: not in an archived team (team-archive.md)."""
+        self.state.writable_team(req.params["team"])
+        return self.state.channel(req.params["team"], req.params["channel"])[1]
+
     def post_channel_message(self, req: Request) -> Response:
-        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        channel = self._writable_channel(req)
         item = self.state.post_message(channel.thread, message_body(req.json()), *app_sender(self.holder.tenant, req))
         return json_response(public(item), 201)
 
     def update_channel_message(self, req: Request) -> Response:
-        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
-        self.state.edit_message(channel.thread, req.params["message"], writable(req.json(), MESSAGE_WRITABLE,
-                                                                                "chatMessage"))
-        return Response(204)
+        """Update chatMessage (chatmessage-update.md): delegated 204, app-only policyViolation only, 200."""
+        channel = self._writable_channel(req)
+        fields, status = message_update(req)
+        self.state.edit_message(channel.thread, req.params["message"], fields)
+        return Response(status)
 
-    def delete_channel_message(self, req: Request) -> Response:
+    def get_reply(self, req: Request) -> Response:
         _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
-        self.state.soft_delete_message(channel.thread, req.params["message"])
-        return Response(204)
+        chain = self.state.replies(channel, req.params["message"], require_message(channel.thread,
+                                                                                   req.params["message"]))
+        return json_response(select(public(require_message(chain, req.params["reply"])), req))
+
+    def update_reply(self, req: Request) -> Response:
+        """PATCH of a reply (chatmessage-update.md), with the same rules; the reply chain changes."""
+        channel = self._writable_channel(req)
+        post_id = req.params["message"]
+        fields, status = message_update(req)
+        chain = self.state.replies(channel, post_id, require_message(channel.thread, post_id))
+        self.state.edit_message(chain, req.params["reply"], fields)
+        self.state.chain_changed(channel, post_id)
+        return Response(status)
 
     def soft_delete_post(self, delete: bool) -> Callable[[Request], Response]:
         """softDelete / undoSoftDelete of a channel post: no request body, 204 No Content."""
         def handler(req: Request) -> Response:
-            _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+            channel = self._writable_channel(req)
             change = self.state.soft_delete_message if delete else self.state.undo_soft_delete_message
             change(channel.thread, req.params["message"])
             return Response(204)
@@ -149,7 +190,7 @@ class ChannelRoutes(OnHolder):
     def soft_delete_reply(self, delete: bool) -> Callable[[Request], Response]:
         """softDelete / undoSoftDelete of a reply; the post's reply chain changes (delta reports it)."""
         def handler(req: Request) -> Response:
-            _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+            channel = self._writable_channel(req)
             post_id = req.params["message"]
             chain = self.state.replies(channel, post_id, require_message(channel.thread, post_id))
             change = self.state.soft_delete_message if delete else self.state.undo_soft_delete_message
@@ -166,7 +207,7 @@ class ChannelRoutes(OnHolder):
 
     def post_reply(self, req: Request) -> Response:
         """Reply to a post: 201 with the reply (chatmessage-post-replies.md)."""
-        _, channel, _ = self.state.channel(req.params["team"], req.params["channel"])
+        channel = self._writable_channel(req)
         reply = self.state.reply_to_post(channel, req.params["message"], message_body(req.json()),
                                          *app_sender(self.holder.tenant, req))
         return json_response(public(reply), 201)
@@ -189,7 +230,7 @@ class ChannelRoutes(OnHolder):
             render_removed=removed_message, default_page=20, max_page=50, expired=sync_state_not_found,
             options=options,
         )
-        oldest = delta_window_start()
+        oldest = delta_window_start(self.holder.tenant)
 
         def render_full(key: str, item: Item) -> dict | None:
             changed = self.state.chain_modified(channel, key, item)
@@ -217,8 +258,15 @@ def validate_new_channel(state: TeamsState, team_key: str, body: Any) -> None:
         raise bad_request("displayName is required to create a channel.")
     if any(str(v.get("displayName", "")).lower() == str(name).lower() for _, v in team.channels.items()):
         raise bad_request("Channel name already existed, please use other name.", "NameAlreadyExists")
+    if len(str(name)) > 50:  # channel-post.md: "the maximum length of the channel's displayName is 50 characters"
+        raise bad_request("The channel displayName can be at most 50 characters long.")
     if body.get("membershipType", "standard") not in ("standard", "private", "shared"):
         raise bad_request(f"Invalid membershipType '{body.get('membershipType')}'.")
+    owners = [m for m in body.get("members") or [] if "owner" in (m.get("roles") or [])]
+    if body.get("membershipType") == "shared" and len(owners) > 1:
+        # channel-post.md: "You can create shared channels with only one owner initially. Adding multiple
+        # owners results in a 400 Bad Request error code."
+        raise bad_request("A shared channel can be created with only one owner.")
 
 
 def delete_channel(holder: Holder, team_key: str, channel_key: str) -> None:

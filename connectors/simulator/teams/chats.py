@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from connectors.simulator import content
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response, not_modelled
 from connectors.simulator.store import Item
-from connectors.simulator.teams.channels import MESSAGE_WRITABLE
+from connectors.simulator.teams.edits import delete_not_supported, message_update
 from connectors.simulator.teams.model import (
     chat_object,
     iso_ms,
@@ -66,7 +66,7 @@ class ChatRoutes(OnHolder):
         r.add("POST", f"{ch}/messages", self.post_chat_message)
         r.add("GET", f"{ch}/messages/{{message}}", self.get_chat_message)
         r.add("PATCH", f"{ch}/messages/{{message}}", self.update_chat_message)
-        r.add("DELETE", f"{ch}/messages/{{message}}", self.delete_chat_message)
+        r.add("DELETE", f"{ch}/messages/{{message}}", delete_not_supported)
         # chat-get.md, chat-list-members.md, chat-list-messages.md: the same reads under a user.
         r.add("GET", uch, self.get_chat)
         r.add("GET", f"{uch}/members", self.list_chat_members)
@@ -210,14 +210,18 @@ class ChatRoutes(OnHolder):
         return app_sender(self.holder.tenant, req)[0]
 
     def add_chat_member(self, req: Request) -> Response:
-        """201 and a Location naming the new member (chat-post-members.md); a membersAdded event follows."""
+        """chat-post-members.md: "201 Created response code and a Location header that provides a URL
+        path to the newly created member object", `Location: /chats/{chat-id}/members/{member-id}` in
+        its examples (whose responses are marked truncated; the member is sent as the body too).
+        visibleHistoryStartDateTime is kept; a membersAdded event follows."""
         state, chat = self.state.chat(req.params["chat"])
         if chat["chatType"] == "oneOnOne":
             raise bad_request("Members cannot be added to a oneOnOne chat.")
         body = req.json()
         user = bound_user(self.holder.tenant, body)
-        item = self.state.add_chat_member(state, user, list(body.get("roles") or []), self._initiator(req))
-        return json_response(public(item), 201, {"location": f"/chats('{state.id}')/members('{item['id']}')"})
+        item = self.state.add_chat_member(state, user, list(body.get("roles") or []), self._initiator(req),
+                                          body.get("visibleHistoryStartDateTime"))
+        return json_response(public(item), 201, {"location": f"/chats/{state.id}/members/{item['id']}"})
 
     def add_chat_members(self, req: Request) -> Response:
         state, chat = self.state.chat(req.params["chat"])
@@ -265,15 +269,11 @@ class ChatRoutes(OnHolder):
         return json_response(public(item), 201)
 
     def update_chat_message(self, req: Request) -> Response:
+        """Update chatMessage (chatmessage-update.md): delegated 204, app-only policyViolation only, 200."""
         state, _ = self.state.chat(req.params["chat"])
-        self.state.edit_message(state.thread, req.params["message"],
-                                writable(req.json(), MESSAGE_WRITABLE, "chatMessage"))
-        return Response(204)
-
-    def delete_chat_message(self, req: Request) -> Response:
-        state, _ = self.state.chat(req.params["chat"])
-        self.state.soft_delete_message(state.thread, req.params["message"])
-        return Response(204)
+        fields, status = message_update(req)
+        self.state.edit_message(state.thread, req.params["message"], fields)
+        return Response(status)
 
     def soft_delete_chat_message(self, delete: bool) -> Callable[[Request], Response]:
         """softDelete / undoSoftDelete: no request body, 204 No Content."""

@@ -15,6 +15,7 @@ from connectors.simulator import content
 from connectors.simulator.http import ApiError
 from connectors.simulator.teams.channels import delete_channel, delta_window_start, validate_new_channel
 from connectors.simulator.teams.model import iso_ms, member_id
+from connectors.simulator.teams.operations import render
 from connectors.simulator.teams.seed import add_channel, new_channel_id
 from connectors.simulator.teams.state import OnHolder, Thread, require_message
 from connectors.simulator.teams.teams_routes import add_member
@@ -146,14 +147,14 @@ class TeamsControl(OnHolder):
     # -- state -----------------------------------------------------------------------------------
     def op_channel_delta_window(self) -> str:
         """channel_delta_window() -> ISO time: channel message delta leaves out posts whose reply chain
-        last changed before it (eight months before the seeded tenant's "now"; chatmessage-delta.md)."""
-        return iso_ms(delta_window_start())
+        last changed before it (eight months before the seeded tenant's epoch; chatmessage-delta.md)."""
+        return iso_ms(delta_window_start(self.holder.tenant))
 
     def op_teams_state(self) -> dict[str, dict]:
         """teams_state() -> {team id: {"team", "members", "channels": {channel id: {"channel",
         "members", "messages": {post id: post with "replies"}}}}}, every live object."""
         out: dict[str, dict] = {}
-        for key, team in self.state.teams.items():
+        for key, team in self.state.team_items():
             ts = self.state.team_state[key]
             channels = {}
             for cid, channel in ts.channels.items():
@@ -165,6 +166,16 @@ class TeamsControl(OnHolder):
             out[key] = {"team": public(team), "members": [public(m) for _, m in ts.members.items()],
                         "channels": channels}
         return out
+
+    def op_team_operations(self) -> list[dict]:
+        """team_operations() -> every teamsAsyncOperation (createTeam, archiveTeam, unarchiveTeam,
+        createChannel), as GET of it shows it, without moving it on."""
+        return [render(op) for op in self.state.operations.all()]
+
+    def op_complete_team_operations(self) -> int:
+        """complete_team_operations() -> how many pending Teams operations were completed now (their
+        changes applied), as if their time had come (teams/operations.py)."""
+        return self.state.operations.settle_all()
 
     def op_chats_state(self, user: str) -> dict[str, dict]:
         """chats_state(user) -> {chat id: {"chat", "members", "messages": {id: message}}} for every

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -123,7 +123,9 @@ class ThreadSpec:
     team_id: str | None = None
     channel_id: str | None = None
     reply_to: str | None = None  # replies: the post they answer
-    start: datetime = content.EPOCH  # messages are spread over the time before this
+    # Messages are spread over the time before this: the seeded tenant's epoch (Tenant.epoch) for seeded
+    # threads, the creation time for new ones.
+    start: datetime = field(kw_only=True)
     step: timedelta | None = None  # spacing of the slots (default: 3 h for posts, 3 min for replies)
     opening_event: bool = False  # slot 0 is the system event of the first members being added
 

@@ -24,7 +24,8 @@ from connectors.simulator.views import (
     value_at,
 )
 
-_BIND_USER = re.compile(r"users\('([^']+)'\)", re.IGNORECASE)
+# user@odata.bind names the user as users('{id}') or users/{id} (chat-post-members.md uses both forms).
+_BIND_USER = re.compile(r"users(?:\('([^']+)'\)|/([^/?#()']+))", re.IGNORECASE)
 _DATE_CLAUSE = re.compile(r"^\s*(\w+)\s+(gt|ge|lt|le|eq)\s+'?([^'\s]+)'?\s*$", re.IGNORECASE)
 _ATOM = re.compile(r"^\s*([\w/]+)\s+(eq|ne|gt|ge|lt|le)\s+('(?:[^']|'')*'|[^\s()]+)\s*$", re.IGNORECASE)
 Predicate = Callable[[dict], bool]
@@ -87,8 +88,7 @@ def writable(body: Any, allowed: set[str], type_name: str) -> dict:
 
 def bound_user(tenant: Tenant, member: dict) -> str:
     """The user of a conversationMember payload: user@odata.bind, or userId."""
-    bind = _BIND_USER.search(str(member.get("user@odata.bind", "")))
-    raw = bind.group(1) if bind else member.get("userId")
+    raw = bind_target(member) or member.get("userId")
     if not raw:
         raise bad_request("A member must be bound to a user with 'user@odata.bind'.")
     try:
@@ -100,7 +100,7 @@ def bound_user(tenant: Tenant, member: dict) -> str:
 
 def bind_target(member: dict) -> str | None:
     bind = _BIND_USER.search(str(member.get("user@odata.bind", "")))
-    return bind.group(1) if bind else None
+    return (bind.group(1) or bind.group(2)) if bind else None
 
 
 def message_body(body: Any) -> dict:

@@ -32,6 +32,7 @@ from connectors.simulator.teams.model import (
     team_url,
     thread_hex,
 )
+from connectors.simulator.teams.operations import Operations
 from connectors.simulator.teams.state import (
     ChannelState,
     ChatState,
@@ -55,7 +56,7 @@ def build_state(tenant: Tenant) -> TeamsState:
     chat_specs = chat_seeds(tenant, users)
     chat_items = [spec[0] for spec in chat_specs]
     chats = seeded_store(tenant, "chats", [c["id"] for c in chat_items], lambda i: copy.deepcopy(chat_items[i]))
-    state = TeamsState(tenant, teams, team_state, chats, {})
+    state = TeamsState(tenant, teams, team_state, chats, {}, Operations(tenant.config.team_operation_s))
     for item, member_ids in chat_specs:
         state.chat_state[item["id"]] = chat_state(tenant, item, member_ids, seeded=True)
     return state
@@ -67,7 +68,7 @@ def _seed_team(tenant: Tenant, index: int, users: list[str]) -> tuple[Item, Team
     tid = tenant.config.tenant_id
     size = min(len(users), 3 + h % 4)
     member_ids = [users[(index + j) % len(users)] for j in range(size)]
-    created = content.EPOCH - timedelta(days=400 + h % 300)
+    created = tenant.epoch - timedelta(days=400 + h % 300)
     name = team_name(index)
     item = team_object(tid, key, name, f"Where the {name} team works together.",
                        "private" if h % 3 == 0 else "public", created)
@@ -97,13 +98,15 @@ def member_store(tenant: Tenant, name: str, container: str, user_ids: list[str])
 
 def channel_thread(tenant: Tenant, team_key: str, key: str, name: str, kind: str, member_ids: list[str],
                    count: int, private_members: list[str]) -> ChannelState:
-    """A channel's thread; a private channel also gets its own member list (`private_members`)."""
-    private_members = private_members if kind == "private" else []
+    """A channel's thread; a private or shared channel also gets its own member list (`private_members`)."""
+    own_members = kind in ("private", "shared")
+    private_members = private_members if own_members else []
     talkers = private_members or member_ids
     spec = ThreadSpec(key, count, tuple(tenant.person(u) for u in talkers), tenant.config.tenant_id,
                       team_id=team_key, channel_id=key, step=SLOW_CHANNELS.get(name),
+                      start=tenant.epoch if count else datetime.now(UTC),
                       opening_event=count > 1 and name == "General" and len(talkers) > 1)
-    members = member_store(tenant, f"channelMembers/{key}", key, private_members) if kind == "private" else None
+    members = member_store(tenant, f"channelMembers/{key}", key, private_members) if own_members else None
     return ChannelState(key, team_key, make_thread(tenant, spec), members)
 
 
@@ -131,7 +134,7 @@ def chat_seeds(tenant: Tenant, users: list[str]) -> list[tuple[Item, list[str]]]
             if key in seen:
                 continue
             seen.add(key)
-            created = content.EPOCH - timedelta(days=30 + h % 200, minutes=h % 600)
+            created = tenant.epoch - timedelta(days=30 + h % 200, minutes=h % 600)
             out.append((chat_object(tid, key, kind, topic, created), members))
     if n >= 2:
         out.append(_meeting_chat(tenant, users[:3]))
@@ -141,7 +144,7 @@ def chat_seeds(tenant: Tenant, users: list[str]) -> list[tuple[Item, list[str]]]
 def _meeting_chat(tenant: Tenant, members: list[str]) -> tuple[Item, list[str]]:
     tid = tenant.config.tenant_id
     key = meeting_chat_id(tenant.seed, 0)
-    item = chat_object(tid, key, "meeting", MEETING_TOPIC, content.EPOCH - timedelta(days=12, hours=3))
+    item = chat_object(tid, key, "meeting", MEETING_TOPIC, tenant.epoch - timedelta(days=12, hours=3))
     item["onlineMeetingInfo"] = meeting_info(key, members[0], tid)
     return item, members
 
@@ -151,21 +154,32 @@ def chat_state(tenant: Tenant, item: Item, member_ids: list[str], seeded: bool) 
     spec = ThreadSpec(key, tenant.scale.messages_per_thread if seeded else 0,
                       tuple(tenant.person(u) for u in member_ids), tenant.config.tenant_id, chat_id=key,
                       opening_event=seeded and item["chatType"] != "oneOnOne" and tenant.scale.messages_per_thread > 1,
-                      start=content.EPOCH if seeded else datetime.now(UTC))
+                      start=tenant.epoch if seeded else datetime.now(UTC))
     return ChatState(key, member_store(tenant, f"chatMembers/{key}", key, member_ids), make_thread(tenant, spec))
 
 
 def add_channel(tenant: Tenant, team: TeamState, key: str, spec: dict, owners: list[str]) -> Item:
     """A new, empty channel in a team (create team, create channel, the control surface)."""
+    item, state = new_channel(tenant, team, key, spec, owners)
+    commit_channel(team, item, state)
+    return item
+
+
+def new_channel(tenant: Tenant, team: TeamState, key: str, spec: dict, owners: list[str]) -> tuple[Item,
+                                                                                                   ChannelState]:
+    """A channel and its state, not yet in the team (a shared channel joins it when its createChannel
+    operation succeeds: channel-post.md)."""
     kind = spec.get("membershipType", "standard")
     item = channel_object(tenant.config.tenant_id, team.id, key, spec["displayName"], kind, datetime.now(UTC),
                           spec.get("description"))
     item["isFavoriteByDefault"] = spec.get("isFavoriteByDefault")
     member_ids = [m.get("userId") for _, m in team.members.items()] or owners
-    state = channel_thread(tenant, team.id, key, spec["displayName"], kind, member_ids, 0, owners[:1])
-    team.channels.coll.put_new(key, item)
-    team.channel_state[key] = state
-    return item
+    return item, channel_thread(tenant, team.id, key, spec["displayName"], kind, member_ids, 0, owners[:1])
+
+
+def commit_channel(team: TeamState, item: Item, state: ChannelState) -> None:
+    team.channels.coll.put_new(item["id"], item)
+    team.channel_state[item["id"]] = state
 
 
 def new_channel_id(tenant: Tenant) -> str:

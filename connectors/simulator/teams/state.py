@@ -29,6 +29,7 @@ from connectors.simulator.teams.model import (
     parse_time,
     seeded_message_id,
 )
+from connectors.simulator.teams.operations import Operations
 from connectors.simulator.tenant import Tenant, public
 
 _SOFT_DELETED = ("body", "mentions", "attachments", "reactions")  # what a soft delete empties
@@ -92,7 +93,6 @@ class TeamState:
     channels: Store
     channel_state: dict[str, ChannelState]
     members: Store
-    operations: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,6 +147,16 @@ def app_sender(tenant: Tenant, req: Request) -> tuple[content.Person | None, dic
                   "displayName": "graphsync", "applicationIdentityType": "bot"}
 
 
+def require_unarchived(team: Item) -> None:
+    """team-archive.md: "When a team is archived, users can no longer send or like messages on any
+    channel in the team, edit the team's name, description, or other settings, or in general make most
+    changes to the team. Membership changes to the team continue to be allowed." The page names no
+    error; the simulator answers 403 Forbidden, Teams' code for a refused action (concepts/errors.md:
+    403 "Access is denied to the requested resource") [the exact Graph body is unverified]."""
+    if team.get("isArchived"):
+        raise ApiError(403, "Forbidden", f"Team {team['id']} is archived: it is read-only until it is unarchived.")
+
+
 @dataclass
 class TeamsState:
     tenant: Tenant
@@ -154,13 +164,26 @@ class TeamsState:
     team_state: dict[str, TeamState]
     chats: Store
     chat_state: dict[str, ChatState]
+    operations: Operations = field(default_factory=lambda: Operations(30.0))
 
     @property
     def tenant_id(self) -> str:
         return self.tenant.config.tenant_id
 
     # -- lookups ---------------------------------------------------------------------------------
+    def team_items(self) -> list[tuple[str, Item]]:
+        """Every visible team, once the operations that were due have completed."""
+        self.operations.settle_due()
+        return self.teams.items()
+
+    def writable_team(self, key: str) -> tuple[TeamState, Item]:
+        """A team that is not archived (require_unarchived)."""
+        state, item = self.team(key)
+        require_unarchived(item)
+        return state, item
+
     def team(self, key: str) -> tuple[TeamState, Item]:
+        self.operations.settle_due()
         item = self.teams.get(key)
         state = self.team_state.get(key)
         if item is None or state is None:
@@ -301,14 +324,17 @@ class TeamsState:
 
     # -- chat membership -------------------------------------------------------------------------
     def add_chat_member(self, chat: ChatState, user_id: str, roles: list[str],
-                        initiator: content.Person | None) -> Item:
-        """Add a member (idempotent), post the membersAdded event, bump chat.lastUpdatedDateTime."""
+                        initiator: content.Person | None, visible_history: str | None = None) -> Item:
+        """Add a member (idempotent), post the membersAdded event, bump chat.lastUpdatedDateTime.
+        `visible_history`: the visibleHistoryStartDateTime asked for (chat-post-members.md)."""
         key = member_id(chat.id, user_id)
         existing = chat.members.get(key)
         if existing is not None:
             return existing
         person = self.tenant.person(user_id)
         item = member_object(chat.id, person, roles, self.tenant_id)
+        if visible_history:
+            item["visibleHistoryStartDateTime"] = visible_history
         chat.members.coll.put_new(key, item)
         self.post_event(chat.thread, "added", initiator, [person])
         self.chat_members_changed(chat.id)

@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 
 from connectors.simulator import ids
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
+from connectors.simulator.store import Item
 from connectors.simulator.teams.model import (
     channel_id,
     group_object,
-    iso_ms,
     member_id,
     member_object,
     team_object,
     team_url,
 )
+from connectors.simulator.teams.operations import Operation, render
 from connectors.simulator.teams.query import bind_target, bound_user, page, writable
 from connectors.simulator.teams.seed import add_channel
 from connectors.simulator.teams.state import Holder, OnHolder, Store, TeamState, empty_store, update_item
@@ -52,12 +53,12 @@ class TeamRoutes(OnHolder):
     def list_teams(self, req: Request) -> Response:
         """List teams: only id, displayName and description; $filter, $select, $top, $skiptoken and
         $count (teams-list.md). Get team returns the whole object."""
-        summaries = ({k: v.get(k) for k in _TEAM_LIST_FIELDS} for _, v in self.state.teams.items())
+        summaries = ({k: v.get(k) for k in _TEAM_LIST_FIELDS} for _, v in self.state.team_items())
         return page(req, summaries, filterable=True)
 
     def joined_teams(self, req: Request) -> Response:
         user = req.params["user"]
-        joined = (public(v) for k, v in self.state.teams.items()
+        joined = (public(v) for k, v in self.state.team_items()
                   if self.state.team_state[k].members.get(member_id(k, user)) is not None)
         return page(req, joined)
 
@@ -66,7 +67,8 @@ class TeamRoutes(OnHolder):
         return json_response(select(public(item), req))
 
     def create_team(self, req: Request) -> Response:
-        """202 with Location/Content-Location; app-only callers must name an owner (team-post.md)."""
+        """202 with Location/Content-Location; app-only callers must name an owner (team-post.md).
+        The team exists, and is visible, only once its createTeam operation has succeeded."""
         body = req.json()
         name = body.get("displayName")
         if not name:
@@ -77,9 +79,15 @@ class TeamRoutes(OnHolder):
         if not member_ids:
             raise bad_request("A team owner must be provided in 'members' when creating a team with application "
                               "permissions.")
-        return self._accepted(self._new_team(name, body, member_ids), "createTeam")
+        team, item = self._new_team(name, body, member_ids)
 
-    def _new_team(self, name: str, body: dict, member_ids: list[str]) -> TeamState:
+        def create() -> None:
+            self.state.teams.coll.put_new(team.id, item)
+            self.state.team_state[team.id] = team
+
+        return accepted(self.holder, team.id, "createTeam", create)
+
+    def _new_team(self, name: str, body: dict, member_ids: list[str]) -> tuple[TeamState, Item]:
         tenant = self.holder.tenant
         key = ids.guid(tenant.seed, tenant.new_key("team"))
         item = team_object(tenant.config.tenant_id, key, name, body.get("description") or "",
@@ -93,31 +101,17 @@ class TeamRoutes(OnHolder):
                 key, tenant.person(user), ["owner"] if i == 0 else [], tenant.config.tenant_id))
         for i, spec in enumerate([{"displayName": "General"}, *(body.get("channels") or [])]):
             add_channel(tenant, team, channel_id(tenant.seed, key, i), spec, member_ids[:1])
-        self.state.teams.coll.put_new(key, item)
-        self.state.team_state[key] = team
-        return team
-
-    def _accepted(self, team: TeamState, operation: str) -> Response:
-        """202 Accepted: Location names the teamsAsyncOperation, Content-Location the team."""
-        tenant = self.holder.tenant
-        op_id = ids.guid(tenant.seed, tenant.new_key("teamsop"))
-        now = iso_ms(datetime.now(UTC))
-        team.operations[op_id] = {
-            "id": op_id, "operationType": operation, "createdDateTime": now, "status": "succeeded",
-            "lastActionDateTime": now, "attemptsCount": 1, "targetResourceId": team.id,
-            "targetResourceLocation": f"/teams('{team.id}')", "error": None}
-        return Response(202, None, {"location": f"/teams('{team.id}')/operations('{op_id}')",
-                                    "content-location": f"/teams('{team.id}')", "content-type": "application/json"})
+        return team, item
 
     def get_operation(self, req: Request) -> Response:
-        team, _ = self.state.team(req.params["team"])
-        op = team.operations.get(req.params["operation"])
-        if op is None:
-            raise ApiError(404, "NotFound", "Operation not found.")
-        return json_response(op)
+        """GET of a teamsAsyncOperation: each poll moves it on (resources/teamsasyncoperation.md). It is
+        readable while its team is still being created, so it is not looked up through the team."""
+        op = self.state.operations.observe(req.params["team"], req.params["operation"])
+        return json_response(select(render(op, req), req))
 
     def update_team(self, req: Request) -> Response:
-        team, item = self.state.team(req.params["team"])
+        """Update team: 204 (team-update.md); refused while the team is archived (team-archive.md)."""
+        team, item = self.state.writable_team(req.params["team"])
         update_item(self.state.teams, team.id, item, writable(req.json(), _TEAM_WRITABLE, "team"))
         return Response(204)
 
@@ -131,10 +125,28 @@ class TeamRoutes(OnHolder):
         return Response(204)
 
     def archive(self, archived: bool) -> Callable[[Request], Response]:
+        """archive / unarchive (team-archive.md, team-unarchive.md): 202 and an operation; isArchived
+        changes, on the team and its channels, when the operation succeeds."""
         def handle(req: Request) -> Response:
-            team, item = self.state.team(req.params["team"])
-            update_item(self.state.teams, team.id, item, {"isArchived": archived})
-            return self._accepted(team, "archiveTeam" if archived else "unarchiveTeam")
+            team, _ = self.state.team(req.params["team"])
+            params = req.action_params()
+            if archived and params.get("shouldSetSpoSiteReadOnlyForMembers") is not None and \
+                    req.principal is not None and req.principal.user_id is None:
+                # team-archive.md: "The shouldSetSpoSiteReadOnlyForMembers parameter isn't supported in
+                # the application context."
+                raise bad_request("The shouldSetSpoSiteReadOnlyForMembers parameter isn't supported in the "
+                                  "application context.")
+
+            def change() -> None:
+                item = self.state.teams.get(team.id)
+                if item is None:
+                    raise ApiError(404, "NotFound", f"No team found with Group Id {team.id}")
+                update_item(self.state.teams, team.id, item, {"isArchived": archived})
+                # channel-archive.md: "If you archive a team, its channels are also archived."
+                for cid, channel in team.channels.items():
+                    update_item(team.channels, cid, channel, {"isArchived": archived})
+
+            return accepted(self.holder, team.id, "archiveTeam" if archived else "unarchiveTeam", change)
 
         return handle
 
@@ -143,10 +155,11 @@ class TeamRoutes(OnHolder):
         """List groups: the team-backed Microsoft 365 groups, the only groups the simulator models.
         `$filter=resourceProvisioningOptions/Any(x:x eq 'Team')` selects them
         (concepts/teams-list-all-teams.md); directory paging with $top up to 999 (group-list.md)."""
-        groups = (self._group(v) for _, v in self.state.teams.items())
+        groups = (self._group(v) for _, v in self.state.team_items())
         return page(req, groups, directory_limits(), filterable=True)
 
     def get_group(self, req: Request) -> Response:
+        self.state.operations.settle_due()
         item = self.state.teams.get(req.params["group"])
         if item is None:
             raise ApiError(404, "Request_ResourceNotFound",
@@ -169,6 +182,20 @@ class TeamRoutes(OnHolder):
     def add_team_members(self, req: Request) -> Response:
         team, _ = self.state.team(req.params["team"])
         return add_members(self.holder, req, team.members, team.id)
+
+
+def accepted(holder: Holder, team_id: str, operation: str, apply: Callable[[], None],
+             target: str | None = None) -> Response:
+    """Start a teamsAsyncOperation and answer 202: `Location: /teams('{id}')/operations('{opId}')`,
+    `Content-Location` the target (the team unless `target` names another), no body (team-post.md,
+    team-archive.md). `apply` makes the change when the operation succeeds (teams/operations.py)."""
+    tenant = holder.tenant
+    op_id = ids.guid(tenant.seed, tenant.new_key("teamsop"))
+    location = target or f"/teams('{team_id}')"
+    target_id = location.rsplit("('", 1)[-1].rstrip("')")
+    holder.state.operations.start(Operation(op_id, operation, team_id, target_id, location, apply))
+    return Response(202, None, {"location": f"/teams('{team_id}')/operations('{op_id}')",
+                                "content-location": location, "content-type": "application/json"})
 
 
 def add_member(holder: Holder, store: Store, container: str, body: dict) -> dict:
