@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,13 @@ def command_settings(db: str | None = None) -> GraphSettings:
 def _merged_sources(env: Mapping[str, str], dotenv_path: str | os.PathLike[str] | None) -> dict[str, str]:
     merged: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
-        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        try:
+            merged.update({k: v for k, v in dotenv_values(dotenv_path, encoding="utf-8").items() if v is not None})
+        except UnicodeDecodeError:
+            raise SettingsError(f"{dotenv_path} is not UTF-8 text (saved as UTF-16, or a binary file?); "
+                                "write it as plain KEY=value lines in UTF-8") from None
+        except OSError as exc:
+            raise SettingsError(f"cannot read {dotenv_path}: {exc.strerror or exc}") from None
     merged.update(env)
     # Blank values count as unset, so `GRAPH_CLIENT_SECRET=` reports "missing" rather than passing.
     return {k: v.strip() for k, v in merged.items() if isinstance(v, str) and v.strip()}
@@ -199,6 +206,12 @@ def _checked_ca_bundle(path_text: str) -> str:
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise SettingsError(f"{ENV_CA_BUNDLE} file does not exist: {path}")
+    try:  # a wrong file fails here with its name, not later inside a TLS handshake
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, ValueError, UnicodeDecodeError):
+        raise SettingsError(f"{ENV_CA_BUNDLE} is not a PEM file of CA certificates: {path}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {ENV_CA_BUNDLE} {path}: {exc.strerror or exc}") from None
     return str(path)
 
 

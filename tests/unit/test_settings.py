@@ -32,8 +32,10 @@ def test_defaults_follow_the_interface(tmp_path):
 
 
 def test_simulator_style_urls_give_matching_authority_and_scope(tmp_path):
+    import trustme
+
     ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    trustme.CA().cert_pem.write_to_path(str(ca))
     env = BASE_ENV | {
         "GRAPH_TOKEN_URL": "https://127.0.0.1:8443/tenant1/oauth2/v2.0/token",
         "GRAPH_API_URL": "https://127.0.0.1:8443/v1.0/",
@@ -147,3 +149,18 @@ def test_settings_are_frozen(tmp_path):
     settings = load(BASE_ENV, tmp_path)
     with pytest.raises(AttributeError):
         settings.api_url = "https://elsewhere"  # type: ignore[misc]
+
+
+def test_a_ca_bundle_that_is_not_pem_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.der"
+    bundle.write_bytes(b"\x30\x82\x01\x0a not a certificate")
+    with pytest.raises(SettingsError, match="GRAPH_CA_BUNDLE is not a PEM file"):
+        load_settings(BASE_ENV | {"GRAPH_CA_BUNDLE": str(bundle)}, dotenv_path=None)
+
+
+@pytest.mark.parametrize("content", ["GRAPH_TENANT_ID=x\n".encode("utf-16"), bytes(range(256))])
+def test_a_dotenv_that_is_not_utf8_is_one_line(tmp_path: Path, content: bytes) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_bytes(content)
+    with pytest.raises(SettingsError, match="not UTF-8 text"):
+        load_settings({}, dotenv_path=dotenv)
