@@ -966,3 +966,36 @@ def test_delegated_write_back_after_graphsync_login(sim: Simulator, tmp_path: Pa
     enqueue_text(settings, ActionQueue(queue_path(db)), json.dumps(action) + "\n", "delegated", tmp_path)
     report = _replay(settings, db)
     assert report.statuses == {"succeeded": 1}, report.failed
+
+
+def test_a_shared_channel_is_followed_through_its_operation_and_an_archived_team_refuses_posts(
+        tenant: Tenant, tmp_path: Path) -> None:
+    """channel-post.md: a shared channel answers 202 + a teamsAsyncOperation; the replay follows it and
+    stores the channel. team-archive.md: once archived, the team is read-only."""
+    case = Case(tenant, "delegated", tenant.me, "shared")
+    team, _ = case.team()
+    owner = {"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": ["owner"],
+             "user@odata.bind": f"https://graph.microsoft.com/v1.0/users('{tenant.me}')"}
+    case.add("POST /teams/{team-id}/channels", "channel", {"team-id": team},
+             {"displayName": "Shared with partners", "membershipType": "shared", "members": [owner]})
+    case.add("POST /teams/{team-id}/archive", "archive", {"team-id": team})
+    db = tmp_path / "wh.duckdb"
+    settings = _settings(tenant, db, "delegated")
+    queue = ActionQueue(queue_path(db))
+    enqueue_text(settings, queue, "".join(json.dumps(a) + "\n" for a in case.actions), "ops", tmp_path)
+    _replay(settings, db)
+    done = {a.key: a for a in queue.actions()}
+    channel = done["shared-channel"]
+    assert channel.status == "succeeded", channel.error
+    assert [a.http_status for a in queue.attempts_of(channel.id or 0)] == [202]
+    assert channel.result and channel.result["membershipType"] == "shared"
+    assert channel.result["id"] in case.teams()[team]["channels"]
+    assert done["shared-archive"].status == "succeeded" and case.teams()[team]["team"]["isArchived"]
+
+    general = next(iter(case.teams()[team]["channels"]))
+    post = {"op": "POST /teams/{team-id}/channels/{channel-id}/messages", "user": case.upn, "key": "shared-post",
+            "params": {"team-id": team, "channel-id": general}, "body": {"body": {"content": "Anyone there?"}}}
+    enqueue_text(settings, queue, json.dumps(post) + "\n", "ops", tmp_path)
+    _replay(settings, db)
+    refused = queue.find("shared-post")
+    assert refused is not None and refused.status == "failed" and refused.error.startswith("403"), refused.error
