@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
+import math
+import os
+import ssl
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
+
+import duckdb
 
 from connectors.graph import AuthError, GraphClientError
 from connectors.settings import SettingsError, command_settings
@@ -39,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphsync: interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read our output went away (`| head`): the work itself is done and stored.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CommandError, SettingsError, AuthError, GraphClientError, WarehouseError, LookupError,
-            ActionFileError) as exc:
+            ActionFileError, OSError, ssl.SSLError, UnicodeDecodeError, duckdb.Error) as exc:
         if args.debug:
             raise
         print(f"graphsync: error: {one_line(exc)}", file=sys.stderr)
@@ -48,25 +59,59 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    """The error as one line; for errors the machine gave (a full disk, a read-only folder) the cause
+    first, and the first error of a chain rather than a later one it caused ("cannot rollback")."""
+    root = _first_cause(exc)
+    if isinstance(root, OSError) and root.errno is not None:
+        where = f": {root.filename}" if root.filename else ""
+        hint = {errno.ENOSPC: " (the disk is full)", errno.EROFS: " (read-only file system)",
+                errno.EACCES: " (permission denied)"}.get(root.errno, "")
+        return f"{root.strerror or root}{where}{hint}"
+    if isinstance(root, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({root.reason} at byte {root.start})"
+    text = " ".join(str(root).split())
+    return text or type(root).__name__
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    """The machine error underneath a library's own (duckdb, ssl); our own messages stay as they are."""
+    if isinstance(exc, CommandError | SettingsError | AuthError | GraphClientError | LookupError | ActionFileError):
+        return exc
+    seen: set[int] = set()
+    current = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        below = current.__cause__ or current.__context__
+        if below is None:
+            break
+        current = below
+    return current if isinstance(current, OSError | UnicodeDecodeError | duckdb.Error) else exc
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too, naming where to read more (subcommands' parsers are the same kind)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"graphsync: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphsync", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="graphsync", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"graphsync {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sync = commands.add_parser("sync", help="sync the configured tenant into the warehouse")
     sync.add_argument("--only", type=_tables, default=ALL_TABLES, metavar="TABLE,...",
                       help=f"tables to sync (default: all of {', '.join(ALL_TABLES)})")
-    sync.add_argument("--user", action="append", default=[], metavar="ID_OR_UPN",
-                      help="only these mailboxes (delegated: these signed-in accounts)")
+    sync.add_argument("--user", action="extend", type=_names, default=[], metavar="ID_OR_UPN[,...]",
+                      help="only these mailboxes (delegated: these signed-in accounts); repeat or separate by commas")
     sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
     sync.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
-    sync.add_argument("--quiet", action="store_true", help="no progress lines")
-    sync.add_argument("--page-size", type=int, metavar="N", help="items per Graph page (Prefer: odata.maxpagesize)")
-    sync.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS",
+    sync.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    sync.add_argument("--page-size", type=_bounded(int, 1, 1000), metavar="N",
+                      help="items per Graph page (Prefer: odata.maxpagesize), 1-1000")
+    sync.add_argument("--lock-timeout", type=_bounded(float, 0, 86_400), default=60.0, metavar="SECONDS",
                       help="how long to wait for another process holding the warehouse (default 60)")
     sync.set_defaults(handler=run_sync)
 
@@ -96,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator = commands.add_parser("simulator", help="the Graph tenant simulator")
     sim_commands = simulator.add_subparsers(dest="simulator_command", required=True)
     serve = sim_commands.add_parser("serve", help="serve the simulator over HTTPS until interrupted")
-    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument("--port", type=_bounded(int, 0, 65_535), default=8443, help="0: any free port")
     serve.add_argument("--seed", type=int, default=42)
     serve.add_argument("--scale", choices=["tiny", "small", "medium", "large", "huge"], default="small")
     serve.add_argument("--state-dir", default=".graphsync/simulator", help="where the CA certificate is written")
@@ -104,6 +149,34 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="PERMISSION,...", help="withhold these Graph permissions from every token issued")
     serve.set_defaults(handler=run_serve)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("graphsync")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _bounded(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` within [low, high] (nan and inf refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range {low:g}-{high:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def _tables(value: str) -> tuple[str, ...]:
@@ -136,7 +209,8 @@ def run_sync(args: argparse.Namespace) -> int:
     options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size)
     progress = None if args.quiet else _progress_printer()
     report = asyncio.run(TenantSync(settings, warehouse, options, on_progress=progress).run())
-    print_summary(report)
+    if not args.quiet:
+        print_summary(report)
     return _exit_code(report)
 
 
