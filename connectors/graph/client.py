@@ -18,7 +18,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -75,6 +75,36 @@ def _user_agent() -> str:
         return "graphsync/0+unknown"
 
 
+class WaitClock:
+    """Wall-clock time during which at least one request was waiting to be retried.
+
+    Concurrent waits overlap: ten requests each waiting 2 s at once are 2 s of a run spent
+    throttled, not 20. Clients of one run (one per signed-in account) may share one clock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._waiting = 0
+        self._since = 0.0
+        self._done = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self._done + (self._clock() - self._since if self._waiting else 0.0)
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        if not self._waiting:
+            self._since = self._clock()
+        self._waiting += 1
+        try:
+            yield
+        finally:
+            self._waiting -= 1
+            if not self._waiting:
+                self._done += self._clock() - self._since
+
+
 @dataclass
 class ClientStats:
     """Counters for Dagster metadata; safe to read at any time."""
@@ -82,7 +112,7 @@ class ClientStats:
     requests: int = 0  # HTTP requests sent, retries included
     retries: int = 0
     throttled_responses: int = 0  # 429/503/504 answers, including items inside $batch
-    seconds_throttled: float = 0.0  # time spent waiting on Retry-After or backoff
+    seconds_throttled: float = 0.0  # wall-clock time some request waited on Retry-After or backoff (WaitClock)
     bytes_received: int = 0
 
     def as_dict(self) -> dict[str, int | float]:
@@ -120,6 +150,7 @@ class GraphClient:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        wait_clock: WaitClock | None = None,
     ) -> None:
         if max_concurrency < 1 or per_mailbox < 1:
             raise ValueError("max_concurrency and per_mailbox must be at least 1")
@@ -133,6 +164,7 @@ class GraphClient:
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
+        self.wait_clock = wait_clock or WaitClock(clock)
         self._api = httpx.URL(settings.api_url.rstrip("/") + "/")
         self._api_path = self._api.path.rstrip("/")  # "/v1.0"
         self._api_origin = _origin(str(self._api))
@@ -383,8 +415,11 @@ class GraphClient:
 
     async def _wait(self, delay: float, reason: str) -> None:
         log.info("graph retry in %.2fs after %s", delay, reason)
-        self.stats.seconds_throttled += delay
-        await self._sleep(delay)
+        with self.wait_clock.waiting():
+            try:
+                await self._sleep(delay)
+            finally:
+                self.stats.seconds_throttled = self.wait_clock.seconds
 
     @staticmethod
     def _transport_retry_allowed(exc: httpx.TransportError, idempotent: bool) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from connectors.graph import AuthError, ClientStats, GraphClient, GraphError
+from connectors.graph.client import WaitClock
 from connectors.graph.delegated import DelegatedProvider, PublicClient, graph_scopes
 from connectors.settings import GraphSettings
 from pipelines.sync.fetch import CoalescingFetcher, DirectFetcher, PageFetcher
@@ -114,6 +115,8 @@ class AccountRoutes:
         for account in self.accounts.values():
             for name in (f.name for f in fields(ClientStats)):
                 setattr(total, name, getattr(total, name) + getattr(account.client.stats, name))
+        # Their clients share one WaitClock: the run's throttled time is its reading, not a sum.
+        total.seconds_throttled = max((a.client.stats.seconds_throttled for a in self.accounts.values()), default=0.0)
         return total
 
     def ordered(self, first: Iterable[str]) -> list[PageFetcher]:
@@ -217,9 +220,11 @@ async def account_routes(settings: GraphSettings, users: Iterable[str], scopes: 
     try:
         async with contextlib.AsyncExitStack() as stack:
             accounts: dict[str, Account] = {}
+            waits = WaitClock()  # the run's throttled time, whichever account waited
             for signed_in in pick_accounts(public.accounts(), users):
                 provider = DelegatedProvider(public, signed_in, scopes)
-                client = await stack.enter_async_context(GraphClient(settings, token_provider=provider))
+                client = await stack.enter_async_context(GraphClient(settings, token_provider=provider,
+                                                                     wait_clock=waits))
                 user_id = str(signed_in.get("local_account_id") or "")
                 accounts[user_id] = Account(user_id, provider.username, client, _fetcher(client, batch_requests))
             yield AccountRoutes(accounts)

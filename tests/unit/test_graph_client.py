@@ -695,3 +695,26 @@ def test_batch_turns_absolute_links_into_version_relative_urls():
 
     run(go())
     assert sent[0][0]["url"] == "/users?$skiptoken=X%3D"
+
+
+def test_throttled_time_is_wall_clock_not_the_sum_of_concurrent_waits() -> None:
+    import time
+
+    seen: dict[str, int] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.path] = seen.get(request.url.path, 0) + 1
+        if seen[request.url.path] == 1:
+            return httpx.Response(429, headers={"Retry-After": "0.3"}, json={"error": {"code": "TooManyRequests"}})
+        return httpx.Response(200, json={"value": []})
+
+    async def run() -> GraphClient:
+        client = GraphClient(SETTINGS, token_provider=FakeTokens(), transport=httpx.MockTransport(handler),
+                             sleep=asyncio.sleep, clock=time.monotonic)
+        async with client:
+            await asyncio.gather(*(client.get(f"/users/u{i}/messages") for i in range(8)))
+        return client
+
+    client = asyncio.run(run())
+    assert client.stats.retries == 8
+    assert 0.29 <= client.stats.seconds_throttled < 1.0, "8 overlapping waits of 0.3 s are ~0.3 s, not 2.4 s"
