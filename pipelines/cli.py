@@ -24,6 +24,7 @@ import duckdb
 from connectors.graph import AuthError, GraphClientError
 from connectors.settings import SettingsError, command_settings
 from pipelines.accounts import run_accounts, run_login, run_logout
+from pipelines.logs import configure as configure_logs
 from pipelines.reporting import print_summary
 from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
 from pipelines.writeback import commands as writeback_commands
@@ -41,6 +42,7 @@ class CommandError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logs(args.verbose, args.log_format)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphsync", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"graphsync {_version()}")
+    _logging_options(parser, 0, "text")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sync = commands.add_parser("sync", help="sync the configured tenant into the warehouse")
@@ -113,11 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="items per Graph page (Prefer: odata.maxpagesize), 1-1000")
     sync.add_argument("--lock-timeout", type=_bounded(float, 0, 86_400), default=60.0, metavar="SECONDS",
                       help="how long to wait for another process holding the warehouse (default 60)")
+    _logging_options(sync, argparse.SUPPRESS, argparse.SUPPRESS)
     sync.set_defaults(handler=run_sync)
 
     demo = commands.add_parser("demo", help="sync the built-in tenant simulator, change it, sync again")
     demo.add_argument("--db", default="graphsync-demo.duckdb", help="warehouse file for the demo")
     demo.add_argument("--scale", choices=["small", "medium"], default="small")
+    _logging_options(demo, argparse.SUPPRESS, argparse.SUPPRESS)
     demo.set_defaults(handler=run_demo)
 
     check = commands.add_parser("check", help="connection test: can the app read each table?")
@@ -149,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="PERMISSION,...", help="withhold these Graph permissions from every token issued")
     serve.set_defaults(handler=run_serve)
     return parser
+
+
+def _logging_options(parser: argparse.ArgumentParser, verbose: object, fmt: object) -> None:
+    """-v and --log-format, on the main parser and on the commands that run long (where a subcommand's
+    own default must not overwrite what was given before it, hence SUPPRESS there)."""
+    parser.add_argument("-v", "--verbose", action="count", default=verbose,
+                        help="log retries, throttling, lock waits and skipped tables to stderr (-vv: more)")
+    parser.add_argument("--log-format", choices=["text", "json"], default=fmt,
+                        help="log lines as text or one JSON object each")
 
 
 def _version() -> str:

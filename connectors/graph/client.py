@@ -414,7 +414,8 @@ class GraphClient:
         return retry_number < self._max_retries and self._clock() + delay <= deadline
 
     async def _wait(self, delay: float, reason: str) -> None:
-        log.info("graph retry in %.2fs after %s", delay, reason)
+        log.info("retry in %.2f s after %s", delay, reason,
+                 extra={"event": "retry", "seconds": round(delay, 3), "reason": reason})
         with self.wait_clock.waiting():
             try:
                 await self._sleep(delay)
