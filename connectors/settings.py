@@ -152,6 +152,12 @@ def command_settings(db: str | None = None) -> GraphSettings:
     return load_settings(env, require_secret=False)
 
 
+def warehouse_path(db: str | None = None, dotenv_path: str | os.PathLike[str] | None = ".env") -> str:
+    """The warehouse file alone (`--db`, GRAPHSYNC_DB, or the default), for commands that only read
+    it: they need no tenant settings."""
+    return db or _merged_sources(os.environ, dotenv_path).get(ENV_DB) or DEFAULT_DB_PATH
+
+
 def _merged_sources(env: Mapping[str, str], dotenv_path: str | os.PathLike[str] | None) -> dict[str, str]:
     merged: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():

@@ -25,7 +25,8 @@ from connectors.graph import AuthError, GraphClientError
 from connectors.settings import SettingsError, command_settings
 from pipelines.accounts import run_accounts, run_login, run_logout
 from pipelines.logs import configure as configure_logs
-from pipelines.reporting import print_summary
+from pipelines.reporting import LiveProgress, print_summary
+from pipelines.sync.exclusive import SyncSkipped
 from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
 from pipelines.writeback import commands as writeback_commands
 from pipelines.writeback.errors import ActionFileError
@@ -112,12 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
     sync.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
     sync.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    sync.add_argument("--if-running", choices=["wait", "skip"], default="wait",
+                      help="when another sync of this warehouse is running: wait for it (default), or skip")
     sync.add_argument("--page-size", type=_bounded(int, 1, 1000), metavar="N",
                       help="items per Graph page (Prefer: odata.maxpagesize), 1-1000")
     sync.add_argument("--lock-timeout", type=_bounded(float, 0, 86_400), default=60.0, metavar="SECONDS",
                       help="how long to wait for another process holding the warehouse (default 60)")
     _logging_options(sync, argparse.SUPPRESS, argparse.SUPPRESS)
     sync.set_defaults(handler=run_sync)
+
+    status = commands.add_parser("status", help="tables, when each was last synced, and the recent runs")
+    status.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
+    status.add_argument("--json", action="store_true", help="the same as JSON")
+    status.set_defaults(handler=run_status_command)
 
     demo = commands.add_parser("demo", help="sync the built-in tenant simulator, change it, sync again")
     demo.add_argument("--db", default="graphsync-demo.duckdb", help="warehouse file for the demo")
@@ -202,6 +210,14 @@ def _tables(value: str) -> tuple[str, ...]:
     return tables
 
 
+# -- status ----------------------------------------------------------------------------------------
+def run_status_command(args: argparse.Namespace) -> int:
+    from connectors.settings import warehouse_path
+    from pipelines.status import run_status
+
+    return run_status(warehouse_path(args.db), args.json)
+
+
 # -- check -----------------------------------------------------------------------------------------
 def run_check_command(args: argparse.Namespace) -> int:
     """Exit 0 only if every selected table is readable (or has nothing to try)."""
@@ -220,16 +236,22 @@ def run_check_command(args: argparse.Namespace) -> int:
 def run_sync(args: argparse.Namespace) -> int:
     settings = command_settings(args.db)
     warehouse = Warehouse(settings.db_path, lock_timeout_s=args.lock_timeout)
-    options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size)
-    progress = None if args.quiet else _progress_printer()
-    report = asyncio.run(TenantSync(settings, warehouse, options, on_progress=progress).run())
+    options = SyncOptions(tables=args.only, users=tuple(args.user), full=args.full, page_size=args.page_size,
+                          if_running=args.if_running, skip_covered=True)
+    progress = None if args.quiet else LiveProgress()
+    sync = TenantSync(settings, warehouse, options, on_progress=progress,
+                      progress_every_s=progress.every_s if progress else 2.0)
+    try:
+        report = asyncio.run(sync.run())
+    except SyncSkipped as skipped:  # not a failure: the sync that is running does the work
+        print(f"graphsync: {skipped}", file=sys.stderr)
+        return 0
+    finally:
+        if progress is not None:
+            progress.close()
     if not args.quiet:
         print_summary(report)
     return _exit_code(report)
-
-
-def _progress_printer() -> Callable[[str], None]:
-    return lambda line: print(f"  … {line}", file=sys.stderr, flush=True)
 
 
 def _exit_code(report: SyncReport) -> int:

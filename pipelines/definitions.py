@@ -17,7 +17,7 @@ from pipelines.defs.mail.automation import (
     teams_daily,
 )
 from pipelines.defs.writeback.jobs import pending_actions, writeback, writeback_every_15_minutes
-from pipelines.resources import GraphResource, WarehouseResource
+from pipelines.resources import graph_from_environment, warehouse_from_environment
 
 defs = dg.Definitions(
     # Every table of the sync plan is an asset of its group's family (pipelines/defs/families.py).
@@ -26,8 +26,9 @@ defs = dg.Definitions(
     jobs=[sync_directory, sync_mailboxes, sync_chats, sync_teams, writeback],
     schedules=[directory_hourly, mailboxes_hourly, chats_daily, teams_daily, writeback_every_15_minutes],
     sensors=[mailbox_partitions, pending_actions],
-    # The auth mode is a deployment setting: app-only, or the accounts signed in with `graphsync login`.
-    resources={"graph": GraphResource(auth=dg.EnvVar("GRAPH_AUTH")), "warehouse": WarehouseResource()},
+    # Settings are deployment settings, given as dg.EnvVar (the auth mode, GRAPH_AUTH, always: app-only,
+    # or the accounts signed in with `graphsync login`).
+    resources={"graph": graph_from_environment(), "warehouse": warehouse_from_environment()},
     # Each run is one process that paces its own Graph calls; Graph, not CPU, is the bottleneck.
     executor=dg.in_process_executor,
 )

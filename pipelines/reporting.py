@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TextIO
+
 from pipelines.sync.tenant import SyncReport
 
 
@@ -28,3 +31,34 @@ def print_summary(report: SyncReport, title: str = "sync finished") -> None:
         print(f"  {table:<14}{received:>10,}{upserted:>10,}{tombstoned:>12,}{pages:>8,}")
     for label, error in report.failed.items():  # a mailbox id, "team <id>", "chat <id>" or a table
         print(f"  ! {label}: {error}")
+
+
+class LiveProgress:
+    """Progress of a running sync on stderr: on a terminal a block redrawn in place every half second,
+    otherwise (a pipe, a log file) its headline as a plain line every 10 seconds."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.every_s = 0.5 if self.live else 10.0
+        self._drawn = 0
+
+    def __call__(self, lines: list[str]) -> None:
+        if not self.live:
+            print(f"  … {lines[0]}", file=self.stream, flush=True)
+            return
+        self._clear()
+        self.stream.write("".join(f"{line}\n" for line in lines))
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def close(self) -> None:
+        """Take the block away, so the summary that follows stands alone."""
+        if self.live:
+            self._clear()
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")  # up to the block's first line, erase to the end
+            self._drawn = 0

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from pipelines.defs.mailbox_assets import sync_partition_mailboxes, unique_keys_check
-from pipelines.defs.metadata import table_metadata
+from pipelines.defs.checks import unique_keys_check
+from pipelines.defs.mailbox_assets import materialize_mailboxes
+from pipelines.defs.metadata import run_log_progress, table_metadata
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
 from pipelines.sync.plan import Polling
@@ -38,16 +39,16 @@ def _specs(group: str, tables: tuple[str, ...]) -> list[dg.AssetSpec]:
 
 
 def mailbox_family(group: str, name: str) -> dg.AssetsDefinition:
-    """The group's tables synced for a batch of mailbox partitions in one run."""
+    """The group's tables synced for a batch of mailbox partitions in one run (mailbox_assets.py)."""
     tables = family_tables(group, partitioned=True)
 
     @dg.multi_asset(name=name, specs=_specs(group, tables), partitions_def=mailboxes,
                     backfill_policy=dg.BackfillPolicy.single_run(), pool="msgraph", can_subset=False)
     def _family(context: dg.AssetExecutionContext, graph: GraphResource,
-                warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
-        report, wh = sync_partition_mailboxes(context, graph, warehouse, tables)
-        for table in tables:
-            yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(report, table, wh))
+                warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+        """Syncs the mailboxes of the run's partitions at once; each partition materializes with its
+        own counts, and a mailbox that could not be read fails only its own partitions."""
+        yield from materialize_mailboxes(context, graph, warehouse, tables)
 
     return _family
 
@@ -61,7 +62,8 @@ def tenant_family(group: str, name: str) -> dg.AssetsDefinition:
     def _family(context: dg.AssetExecutionContext, graph: GraphResource,
                 warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
         wh = warehouse.warehouse()
-        report = asyncio.run(TenantSync(graph.settings(), wh, SyncOptions(tables=tables)).run())
+        sync = TenantSync(graph.settings(), wh, SyncOptions(tables=tables), **run_log_progress(context))
+        report = asyncio.run(sync.run())
         for table in tables:
             yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(report, table, wh))
         if report.failed:
@@ -87,6 +89,8 @@ FAMILIES: dict[tuple[str, bool], dg.AssetsDefinition] = {
                            else tenant_family(group, f"{group}_tenant"))
     for group, partitioned in groups()
 }
+
+
 def scheduled(partitioned: bool, polling: Polling) -> tuple[str, ...]:
     """The tables of the families a job of this partitioning and cadence runs."""
     return tuple(t for group, p in groups() if p == partitioned for t in family_tables(group, p)

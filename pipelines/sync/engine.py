@@ -44,6 +44,7 @@ class StreamStats:
     removals: int = 0
     restarts: int = 0
     seconds: float = 0.0
+    requests: int = 0  # GETs made (a page or an item read), each once even inside a $batch; retries not counted
 
     def add(self, other: StreamStats) -> None:
         for name in self.__dataclass_fields__:
@@ -164,6 +165,7 @@ class StreamRun:
         self.was_full_round = True
         pending = PendingChanges()
         await self.writer.reserve(1)
+        self.stats.requests += 1
         try:
             item = await self.fetcher.get(round_.url, {}, small=True)
         except GraphError as exc:
@@ -259,6 +261,7 @@ class StreamRun:
             return items
 
         async def whole(item: dict[str, Any]) -> dict[str, Any] | None:
+            self.stats.requests += 1
             try:
                 return await self.fetcher.get(self.spec.detail.format(id=item["id"]), {}, small=True)  # type: ignore[union-attr]
             except GraphError as exc:
@@ -281,6 +284,7 @@ class StreamRun:
 
     async def _fetch(self, url: str, full_round: bool) -> dict[str, Any]:
         """One page; the room reserved for it is corrected to what it brought."""
+        self.stats.requests += 1
         try:
             page = await self.fetcher.get(url, self._headers(), small=not full_round)
         except BaseException:

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
-from connectors.graph import ClientStats, GraphClient, GraphError
+from connectors.graph import GraphClient, GraphError
 from connectors.settings import GraphSettings
 from pipelines.sync.engine import StreamRun, StreamStats
+from pipelines.sync.exclusive import SyncSkipped, one_sync_at_a_time
 from pipelines.sync.fetch import PageFetcher
 from pipelines.sync.plan import Plan, Root, StreamSpec
+from pipelines.sync.progress import Progress
 from pipelines.sync.routes import Routes, account_routes, app_routes, delegated_scopes
 from pipelines.sync.scopes import Row, Scope, ScopeBook
 from pipelines.sync.streams import PLAN, plan_for
@@ -30,11 +35,18 @@ from warehouse import StreamState, Warehouse
 
 ALL_TABLES = PLAN.tables
 
+log = logging.getLogger("graphsync.sync")
+
+
 @dataclass
 class SyncOptions:
     tables: tuple[str, ...] = ALL_TABLES
     users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse (delegated: every account)
     full: bool = False
+    if_running: str = "wait"  # another sync of the warehouse is running: "wait" for it, or "skip"
+    # After waiting for it: skip if it just covered the same tables and mailboxes (the CLI does;
+    # a Dagster materialization always runs, so it has its own result).
+    skip_covered: bool = False
     # Mailboxes synced at once. One synced before costs a few delta calls per folder, a wave of
     # folders after another (4 at once per mailbox, Outlook's limit), so an incremental sync takes as
     # many waves of $batch round trips as it has rounds of mailboxes: 16 at once made 16 waves for 50
@@ -57,29 +69,11 @@ class SyncOptions:
 
 
 @dataclass
-class Progress:
-    """Live counters a reporter can print while a sync runs."""
-
-    mailboxes_total: int = 0
-    mailboxes_done: int = 0
-    items: int = 0
-    pages: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    def page(self, items: int) -> None:
-        self.pages += 1
-        self.items += items
-
-    def line(self, stats: ClientStats | None = None) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        throttled = f" · {stats.seconds_throttled:.1f}s throttled" if stats else ""
-        return (f"mailboxes {self.mailboxes_done}/{self.mailboxes_total} · {self.items:,} items in "
-                f"{self.pages:,} pages · {self.items / elapsed:,.0f} items/s{throttled}")
-
-
-@dataclass
 class SyncReport:
     streams: dict[str, StreamStats] = field(default_factory=dict)  # per stream name
+    # The same, per label the work was done under (a mailbox id, "team <id>", "chat <id>", or a
+    # tenant-wide stream's name): label -> stream name -> stats. Dagster reports each partition's own.
+    by_label: dict[str, dict[str, StreamStats]] = field(default_factory=dict)
     mailboxes: list[str] = field(default_factory=list)
     # What could not be read: mailbox id (or "team <id>", "chat <id>", a tenant-wide table) -> "table: error".
     failed: dict[str, str] = field(default_factory=dict)
@@ -95,6 +89,11 @@ class SyncReport:
     def stream(self, name: str) -> StreamStats:
         return self.streams.setdefault(name, StreamStats())
 
+    def add(self, label: str, name: str, stats: StreamStats) -> None:
+        """Count a stream round done under `label`, in its stream's totals and in the label's."""
+        self.stream(name).add(stats)
+        self.by_label.setdefault(label, {}).setdefault(name, StreamStats()).add(stats)
+
     def fail(self, spec: StreamSpec, label: str, error: GraphError) -> None:
         """Record a table that could not be read; a refusal names the permission to grant."""
         permission = spec.permission(self.delegated)
@@ -104,6 +103,8 @@ class SyncReport:
         reason = missing or f"{error.status} {error.code}"
         _, _, labels = self.skipped.setdefault(spec.table, (reason, spec.root, set()))
         labels.add(label)
+        log.warning("skipped %s of %s: %s", spec.table, label, reason,
+                    extra={"event": "skipped", "table": spec.table, "where": label, "reason": reason})
 
     def skipped_line(self) -> str:
         """Every table skipped somewhere, why, and where: one line."""
@@ -136,7 +137,7 @@ def fewer_gc_passes() -> Iterator[None]:
 class TenantSync:
     def __init__(self, settings: GraphSettings, warehouse: Warehouse, options: SyncOptions,
                  client_factory: Callable[[], GraphClient] | None = None,
-                 on_progress: Callable[[str], None] | None = None) -> None:
+                 on_progress: Callable[[list[str]], None] | None = None, progress_every_s: float = 2.0) -> None:
         self.settings = settings
         self.warehouse = warehouse
         self.options = options
@@ -144,13 +145,47 @@ class TenantSync:
         self.delegated = settings.auth == "delegated"
         self.plan: Plan = plan_for(self.delegated)
         self.client_factory = client_factory or (lambda: GraphClient(settings))
-        self.on_progress = on_progress
+        self.on_progress = on_progress  # called every progress_every_s with Progress.lines()
+        self.progress_every_s = progress_every_s
         self.progress = Progress()
         self.report = SyncReport(delegated=self.delegated)
         self._last_seq = 0  # the warehouse's latest commit number when the run began
 
     async def run(self) -> SyncReport:
-        """Sync, recording the run (start, outcome, counts, error) in the warehouse table `_sync_runs`."""
+        """Sync, recording the run (start, outcome, counts, error) in the warehouse table `_sync_runs`.
+        A sync of the same warehouse already running is waited for, or with `if_running="skip"`
+        raises SyncSkipped (exclusive.py)."""
+        asked = datetime.now(UTC)
+        lock = one_sync_at_a_time(Path(self.warehouse.path), wait=self.options.if_running == "wait",
+                                  on_wait=self._waiting)
+        waited = await asyncio.to_thread(lock.__enter__)
+        try:
+            if waited and self.options.skip_covered:
+                await asyncio.to_thread(self._skip_if_just_done, asked)
+            return await self._locked_run()
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _skip_if_just_done(self, since: datetime) -> None:
+        """After waiting for another sync: if it covered everything this one would (every table, every
+        mailbox) and succeeded, running now would only read what changed in the meantime; the next
+        scheduled run does that. A --full sync always runs."""
+        if self.options.full:
+            return
+        wanted = set(self._stream_names())
+        for (streams,) in self.warehouse.query_rows(
+                "SELECT streams FROM _sync_runs WHERE kind = ? AND status = 'succeeded' AND finished_at >= ?",
+                [self._kind(), since]):
+            if wanted <= set((streams or "").split(",")):
+                raise SyncSkipped("the sync of this warehouse that was running when this one started has just "
+                                  "covered the same tables; nothing to repeat")
+
+    def _waiting(self, line: str) -> None:
+        log.info(line, extra={"event": "lock_wait", "lock": "sync"})
+        if self.on_progress is not None:
+            self.on_progress([line])
+
+    async def _locked_run(self) -> SyncReport:
         # The warehouse stays open from the start to the first commits and from the last commit to
         # the run log (each open replays DuckDB's log, up to 0.4 s); the writer closes it whenever
         # nothing waits to be written, so readers still get their turn while Graph is slow.
@@ -182,12 +217,16 @@ class TenantSync:
         self.warehouse.hold_open()
         try:
             self.warehouse.ensure_schema()
-            run_id = self.warehouse.start_run("sync", self._stream_names(), datetime.now(UTC))
+            run_id = self.warehouse.start_run(self._kind(), self._stream_names(), datetime.now(UTC))
             self._last_seq = self.warehouse.read_seq()
             return run_id, ScopeBook.load(self.warehouse, self.plan, self._stream_names())
         except BaseException:
             self.warehouse.release()
             raise
+
+    def _kind(self) -> str:
+        """The run log's kind: "sync" for every mailbox, "sync --user" for some of them."""
+        return "sync --user" if self.options.users else "sync"
 
     def _stream_names(self) -> list[str]:
         return self.plan.selection(self.options.tables)
@@ -225,13 +264,15 @@ class TenantSync:
         """One mailbox, team or chat, let in by its root's gates: its streams, and theirs below."""
         in_flight = asyncio.Semaphore(self.options.requests_at_once)
         label = key if root is Root.MAILBOX else f"{root.value} {key}"
+        mailbox = root is Root.MAILBOX
+        self.progress.mailboxes_running += mailbox
         try:
             await asyncio.gather(*(walk.stream(spec, scope, in_flight, label, fetcher) for spec, scope in entries))
-            if root is Root.MAILBOX:
+            if mailbox:
                 self.report.mailboxes.append(key)
         finally:
-            if root is Root.MAILBOX:
-                self.progress.mailboxes_done += 1
+            self.progress.mailboxes_running -= mailbox
+            self.progress.mailboxes_done += mailbox
 
     def _resolve_users(self, wanted: tuple[str, ...]) -> list[str]:
         rows = self.warehouse.query_rows("SELECT id, lower(user_principal_name) FROM users")
@@ -248,8 +289,8 @@ class TenantSync:
     async def _report_progress(self, routes: Routes) -> None:
         assert self.on_progress is not None
         while True:
-            await asyncio.sleep(2.0)
-            self.on_progress(self.progress.line(routes.stats()))
+            await asyncio.sleep(self.progress_every_s)
+            self.on_progress(self.progress.lines(routes.stats()))
 
 
 def _fatal(exc: GraphError) -> bool:
@@ -305,7 +346,7 @@ class _Walk:
             spec = replace(spec, page_size=sync.options.page_size)
         has_children = bool(self.plan.children(spec.name, self.selected))
         run = StreamRun(spec, scope, fetcher, self.writer, flush_items=sync.options.hand_off_items,
-                        track_ids=has_children, on_page=sync.progress.page)
+                        track_ids=has_children, on_page=functools.partial(sync.progress.page, spec.table))
         async with in_flight:
             try:
                 await run.run(self._state(spec, scope))
@@ -319,7 +360,7 @@ class _Walk:
                     await self.descend(spec, stored, stored, in_flight, label, fetcher)
                 return
             finally:
-                sync.report.stream(spec.name).add(run.stats)
+                sync.report.add(label, spec.name, run.stats)
         if has_children:
             before, now = self.book.after_round(run)
             await self.descend(spec, before, now, in_flight, label, fetcher)

@@ -5,18 +5,20 @@ import asyncio
 
 import dagster as dg
 
-from pipelines.defs.metadata import table_metadata
+from pipelines.defs.metadata import run_log_progress, table_metadata
 from pipelines.resources import GraphResource, WarehouseResource
 from pipelines.sync.tenant import SyncOptions, TenantSync
 
 
 @dg.asset(group_name="directory", kinds={"duckdb", "msgraph"}, pool="msgraph")
-def users(graph: GraphResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def users(context: dg.AssetExecutionContext, graph: GraphResource,
+          warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every user of the tenant (Graph `/users/delta`), upserted with tombstones for deleted users.
 
     Feeds the `mailboxes` partitions: the mailbox sensor adds one partition per live user."""
     wh = warehouse.warehouse()
-    report = asyncio.run(TenantSync(graph.settings(), wh, SyncOptions(tables=("users",))).run())
+    sync = TenantSync(graph.settings(), wh, SyncOptions(tables=("users",)), **run_log_progress(context))
+    report = asyncio.run(sync.run())
     return dg.MaterializeResult(metadata=table_metadata(report, "users", wh))
 
 

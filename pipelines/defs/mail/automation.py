@@ -8,6 +8,7 @@ from pipelines.defs.families import scheduled
 from pipelines.partitions import mailboxes
 from pipelines.resources import GraphResource, WarehouseResource
 from pipelines.sync.plan import Polling
+from warehouse import WarehouseLocked
 
 BATCH_SIZE = 25  # mailboxes per run: amortises run start-up without one run per mailbox
 
@@ -29,8 +30,15 @@ sync_directory = dg.define_asset_job("sync_directory", selection=dg.AssetSelecti
                                      description="The tenant's users.")
 
 
-@dg.sensor(minimum_interval_seconds=60, description=(
-    "One `mailboxes` partition per live user in the warehouse; in delegated mode, per signed-in account."))
+# A sensor tick has 60 s; a sync holding the warehouse lets readers in at least every 10 s
+# (BatchWriter.hold_seconds), so 20 s is ample, and a busy warehouse only skips this tick.
+SENSOR_LOCK_WAIT_S = 20.0
+
+
+# Starts on: it only reads the warehouse (or the token cache), never Graph, and the schedules need it.
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING, description=(
+    "One `mailboxes` partition per live user in the warehouse; in delegated mode, per signed-in account. "
+    "Reads no Graph data; starts on."))
 def mailbox_partitions(context: dg.SensorEvaluationContext, graph: GraphResource,
                        warehouse: WarehouseResource) -> dg.SensorResult:
     settings = graph.settings()
@@ -38,10 +46,12 @@ def mailbox_partitions(context: dg.SensorEvaluationContext, graph: GraphResource
         live = {str(a.get("local_account_id")) for a in signed_in(settings.token_cache)}
     else:
         try:
-            frame = warehouse.warehouse().query_df("SELECT id FROM users WHERE _deleted_at IS NULL")
+            rows = warehouse.warehouse(SENSOR_LOCK_WAIT_S).query_rows("SELECT id FROM users WHERE _deleted_at IS NULL")
+        except WarehouseLocked:
+            return dg.SensorResult(skip_reason="the warehouse is busy (a sync is writing); trying again next tick")
         except Exception as exc:  # noqa: BLE001 - no warehouse yet is a normal state before the first sync
-            return dg.SensorResult(skip_reason=f"users table not readable yet: {exc}")
-        live = set(frame["id"])
+            return dg.SensorResult(skip_reason=f"no users table yet (materialize `users` first): {exc}")
+        live = {row[0] for row in rows}
     known = set(context.instance.get_dynamic_partitions(mailboxes.name))
     requests = []
     if live - known:
@@ -83,8 +93,8 @@ def chats_daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | 
     return _mailbox_batches(context)
 
 
-teams_daily = dg.ScheduleDefinition(job=sync_teams, cron_schedule="35 2 * * *",
+teams_daily = dg.ScheduleDefinition(name="teams_daily", job=sync_teams, cron_schedule="35 2 * * *",
                                     description="Daily incremental Teams sync (teams and channels; Teams allows "
                                                 "polling for changes once a day).")
-directory_hourly = dg.ScheduleDefinition(job=sync_directory, cron_schedule="5 * * * *",
+directory_hourly = dg.ScheduleDefinition(name="directory_hourly", job=sync_directory, cron_schedule="5 * * * *",
                                          description="Hourly incremental directory sync.")

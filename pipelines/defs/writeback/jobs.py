@@ -33,7 +33,8 @@ def writeback() -> None:
     replay_queue()
 
 
-writeback_every_15_minutes = dg.ScheduleDefinition(job=writeback, cron_schedule="*/15 * * * *",
+writeback_every_15_minutes = dg.ScheduleDefinition(name="writeback_every_15_minutes", job=writeback,
+                                                   cron_schedule="*/15 * * * *",
                                                    description="Replay whatever is queued, every 15 minutes.")
 
 
