@@ -4,7 +4,11 @@ Tables are declared as classes whose attributes are column declarations: :func:`
 :func:`graph_key` / :func:`scope_key` / :func:`graph_facet`). A declaration records:
 
 - ``sql_type``: the DuckDB type of the column (``VARCHAR``, ``BOOLEAN``, ``BIGINT``, ``DOUBLE``,
-  ``TIMESTAMPTZ``, ``TIMESTAMP`` or ``JSON``); the DDL and the extraction casts both use it.
+  ``TIMESTAMPTZ`` or ``JSON``); the DDL and the extraction casts both use it. Every instant is a
+  ``TIMESTAMPTZ`` (INTERFACE.md), so a session in any time zone reads it right; there is no naive
+  ``TIMESTAMP`` column.
+- ``zone_path``: for a Graph ``dateTimeTimeZone`` (an event's start and end: a wall-clock time and,
+  beside it, the zone it is in), the path of that zone; the time is read as an instant in it.
 - ``graph_path``: the JSON path inside the Graph object, as a tuple of keys
   (default: the camelCase of the column name), or ``None`` for scope columns.
 - ``facet``: true for a BOOLEAN meaning "this object is present" (:func:`graph_facet`).
@@ -32,8 +36,8 @@ VARCHAR = "VARCHAR"
 BOOLEAN = "BOOLEAN"
 BIGINT = "BIGINT"
 DOUBLE = "DOUBLE"
-TIMESTAMPTZ = "TIMESTAMPTZ"  # Graph *DateTime strings carry an offset ("...Z")
-TIMESTAMP = "TIMESTAMP"  # dateTimeTimeZone.dateTime has none; its zone sits in a sibling column
+# Every instant, Graph's and graphsync's own (_synced_at, the run log...): stored in UTC, read in any zone.
+TIMESTAMPTZ = "TIMESTAMPTZ"
 JSON = "JSON"
 ZSTD = "zstd"
 
@@ -64,19 +68,25 @@ class Declared:
     primary_key: bool = False
     nullable: bool = True
     column_name: str | None = None  # None: the attribute name
+    zone_path: GraphPath | None = None  # dateTimeTimeZone: where the zone of this wall-clock time is
 
 
 def _compression(sql_type: str, long_text: bool) -> str | None:
     return ZSTD if long_text or sql_type == JSON else None
 
 
-def graph_field(sql_type: str = VARCHAR, path: str | GraphPath | None = None, long_text: bool = False) -> Any:
+def graph_field(sql_type: str = VARCHAR, path: str | GraphPath | None = None, long_text: bool = False,
+                zone: str | GraphPath | None = None) -> Any:
     """A nullable column filled from the Graph object.
 
     ``path`` defaults to the camelCase of the attribute name. ``long_text`` marks free text that is
-    usually long (a message body), stored zstd-compressed.
+    usually long (a message body), stored zstd-compressed. ``zone`` (TIMESTAMPTZ only) is the path of
+    the time zone that a wall-clock time at ``path`` is in (Graph's dateTimeTimeZone).
     """
-    return Declared("graph", sql_type, _as_path(path) if path else None, compression=_compression(sql_type, long_text))
+    if zone is not None and sql_type != TIMESTAMPTZ:
+        raise TypeError("only a TIMESTAMPTZ column is read in a time zone")
+    return Declared("graph", sql_type, _as_path(path) if path else None, compression=_compression(sql_type, long_text),
+                    zone_path=_as_path(zone) if zone else None)
 
 
 def graph_facet(path: str | GraphPath) -> Any:
@@ -115,10 +125,10 @@ class GraphTable:
 
     # The whole last-seen Graph object: columns are always recomputable from it.
     raw: Any = _meta_field("_raw", JSON, nullable=False)
-    # Naive UTC, when this row was last written by a sync.
-    synced_at: Any = _meta_field("_synced_at", TIMESTAMP, nullable=False)
-    # Naive UTC; NULL while the item exists in Graph.
-    deleted_at: Any = _meta_field("_deleted_at", TIMESTAMP, nullable=True)
+    # When this row was last written by a sync.
+    synced_at: Any = _meta_field("_synced_at", TIMESTAMPTZ, nullable=False)
+    # When Graph reported the item removed (or its parent gone); NULL while the item exists in Graph.
+    deleted_at: Any = _meta_field("_deleted_at", TIMESTAMPTZ, nullable=True)
     # The warehouse commit that last wrote this row (a sequence, see warehouse.writer): a full round's
     # sweep compares it with the commit its round began at, never clocks, which can step back.
     synced_seq: Any = _meta_field("_synced_seq", BIGINT, nullable=True)

@@ -11,7 +11,6 @@ from models.base import (
     BOOLEAN,
     DOUBLE,
     JSON,
-    TIMESTAMP,
     TIMESTAMPTZ,
     GraphTable,
     graph_field,
@@ -29,10 +28,11 @@ class Event(GraphTable, table=True):
     body_preview: str | None = graph_field()
     body_content: str | None = graph_field(path="body.content", long_text=True)
     body_content_type: str | None = graph_field(path="body.contentType")
-    # dateTimeTimeZone: a wall-clock time without offset plus the zone it is in.
-    start_date_time: datetime | None = graph_field(TIMESTAMP, path="start.dateTime")
+    # dateTimeTimeZone: a wall-clock time without offset plus the zone it is in (UTC unless a request
+    # asks for another with `Prefer: outlook.timezone`, which graphsync does not); stored as the instant.
+    start_date_time: datetime | None = graph_field(TIMESTAMPTZ, path="start.dateTime", zone="start.timeZone")
     start_time_zone: str | None = graph_field(path="start.timeZone")
-    end_date_time: datetime | None = graph_field(TIMESTAMP, path="end.dateTime")
+    end_date_time: datetime | None = graph_field(TIMESTAMPTZ, path="end.dateTime", zone="end.timeZone")
     end_time_zone: str | None = graph_field(path="end.timeZone")
     is_all_day: bool | None = graph_field(BOOLEAN)
     is_cancelled: bool | None = graph_field(BOOLEAN)

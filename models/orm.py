@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models import TABLES
-from models.base import BIGINT, BOOLEAN, DOUBLE, JSON, TIMESTAMP, TIMESTAMPTZ, VARCHAR
+from models.base import BIGINT, BOOLEAN, DOUBLE, JSON, TIMESTAMPTZ, VARCHAR
 from models.registry import ColumnSpec, TableSpec
 from warehouse import schema
 
@@ -33,11 +33,10 @@ _SA_TYPES: dict[str, Any] = {
     BIGINT: sa.BigInteger,
     DOUBLE: sa.Double,
     TIMESTAMPTZ: lambda: sa.DateTime(timezone=True),
-    TIMESTAMP: sa.DateTime,
     JSON: sa.JSON,
 }
 _PYTHON_TYPES: dict[str, Any] = {
-    VARCHAR: str, BOOLEAN: bool, BIGINT: int, DOUBLE: float, TIMESTAMPTZ: datetime, TIMESTAMP: datetime, JSON: Any,
+    VARCHAR: str, BOOLEAN: bool, BIGINT: int, DOUBLE: float, TIMESTAMPTZ: datetime, JSON: Any,
 }
 
 
@@ -86,9 +85,9 @@ class SyncState(SQLModel, table=True):
     scope: str = Field(primary_key=True)  # e.g. "<user-id>/<folder-id>"; "" for tenant-wide streams
     link: str | None = Field(default=None)  # the URL to call next: a nextLink or the deltaLink
     link_kind: str = Field()  # "next" (mid-round) or "delta" (between rounds)
-    # Naive UTC; when the current full enumeration began, NULL for incremental rounds.
-    round_started_at: datetime | None = Field(default=None, sa_type=sa.DateTime())
-    updated_at: datetime = Field(sa_type=sa.DateTime())  # naive UTC
+    # When the current full enumeration began, NULL for incremental rounds.
+    round_started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     round_seq: int | None = Field(default=None, sa_type=sa.BigInteger())  # first commit of the current full round
 
 
@@ -105,9 +104,10 @@ class SyncRun(SQLModel, table=True):
         primary_key=True,
     )
     kind: str = Field()  # e.g. "sync", "sync --full", "demo"
-    started_at: datetime = Field(sa_type=sa.DateTime())  # naive UTC
-    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime())
-    status: str = Field(default="running")  # running | succeeded | failed
+    started_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # running | succeeded | failed | abandoned (its process ended without recording an outcome)
+    status: str = Field(default="running")
     streams: str | None = Field(default=None)  # comma-separated stream names
     upserted: int = Field(default=0, sa_type=sa.BigInteger())
     tombstoned: int = Field(default=0, sa_type=sa.BigInteger())

@@ -17,13 +17,14 @@ SCOPE, GRAPH, META = "scope", "graph", "meta"
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str  # SQL column name
-    sql_type: str  # DuckDB type: VARCHAR, BOOLEAN, BIGINT, DOUBLE, TIMESTAMPTZ, TIMESTAMP, JSON
+    sql_type: str  # DuckDB type: VARCHAR, BOOLEAN, BIGINT, DOUBLE, TIMESTAMPTZ, JSON
     role: str  # "scope" (from the sync engine), "graph" (from the JSON) or "meta" (_raw, _synced_at, ...)
     graph_path: GraphPath | None  # keys to follow in the Graph object; None unless role == "graph"
     facet: bool = False  # BOOLEAN "object at graph_path is present"
     nullable: bool = True
     compression: str | None = None  # DuckDB compression to use ("zstd"), None: DuckDB's choice
     attribute: str = ""  # the declaring class's attribute name (differs for _raw, _synced_at, _deleted_at)
+    zone_path: GraphPath | None = None  # a dateTimeTimeZone's zone: the wall-clock time is read in it
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _column_spec(attribute: str, declared: Declared) -> ColumnSpec:
         path = (snake_to_camel(name),)
     return ColumnSpec(name=name, sql_type=declared.sql_type, role=declared.role, graph_path=path,
                       facet=declared.facet, nullable=declared.nullable, compression=declared.compression,
-                      attribute=attribute)
+                      attribute=attribute, zone_path=declared.zone_path)
 
 
 def build_spec(model: type[GraphTable]) -> TableSpec:

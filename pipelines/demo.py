@@ -4,6 +4,10 @@ Full sync, a burst of changes in the tenant (new, edited, deleted and moved mail
 directory edit), an incremental sync that moves only those changes, a check that the warehouse
 equals the tenant, a queued write-back (mail marked read, a draft sent, a meeting booked) whose
 effect shows in the warehouse at once, and a few example queries.
+
+The demo starts from an empty warehouse, so it deletes the one at ``--db``, but only a warehouse an
+earlier demo made (its marker says ``demo``): any other file there is refused in one line and left as
+it was, a tenant's warehouse above all.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from pipelines.reporting import print_summary
 from pipelines.sync.plan import Kind
 from pipelines.sync.streams import PLAN
 from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
-from warehouse import Warehouse
+from warehouse import Warehouse, WarehouseError, WarehouseLocked
+from warehouse.ownership import DEMO, describe
 from warehouse.queue import ActionQueue, queue_path
 
 EXAMPLE_QUERIES = {
@@ -46,6 +51,7 @@ class Demo:
     state_dir: Path
 
     def run(self) -> None:
+        refuse_unless_demo(self.db)
         for leftover in (self.db, Path(f"{self.db}.wal"), queue_path(self.db), *queue_path(self.db).parent.glob(
                 f"{queue_path(self.db).name}-*")):
             leftover.unlink(missing_ok=True)  # the demo always starts from an empty warehouse
@@ -72,11 +78,15 @@ class Demo:
             f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{self.db}', read_only=True)"
             f".sql('SELECT subject, from_address FROM messages LIMIT 5'))\"")
 
+    def _warehouse(self) -> Warehouse:
+        # Marked as a demo warehouse when it is created, so that the next demo may replace it.
+        return Warehouse(self.db, kind=DEMO)
+
     def _sync(self, sim: Simulator, title: str) -> SyncReport:
         say(f"\n{title}")
         settings = load_settings({**sim.endpoints.env(), "GRAPHSYNC_DB": str(self.db)}, dotenv_path=None)
-        sync = TenantSync(settings, Warehouse(self.db), SyncOptions(),
-                          on_progress=lambda line: say(f"   … {line}"))
+        sync = TenantSync(settings, self._warehouse(), SyncOptions(),
+                          on_progress=lambda lines: say(f"   … {lines[0]}"))
         report = asyncio.run(sync.run())
         print_summary(report, title="   done")
         return report
@@ -120,7 +130,7 @@ class Demo:
         from pipelines.writeback.replay import Replay
 
         settings = load_settings({**sim.endpoints.env(), "GRAPHSYNC_DB": str(self.db)}, dotenv_path=None)
-        wh = Warehouse(self.db)
+        wh = self._warehouse()
         user_id, upn = wh.query_rows("SELECT id, user_principal_name FROM users WHERE _deleted_at IS NULL "
                                      "ORDER BY user_principal_name LIMIT 1")[0]
         unread = [row[0] for row in wh.query_rows(
@@ -154,7 +164,7 @@ class Demo:
             raise SystemExit(1)
 
     def _check_exact(self, sim: Simulator) -> None:
-        wh = Warehouse(self.db)
+        wh = self._warehouse()
         live = wh.query_df("SELECT count(*) AS n FROM messages WHERE _deleted_at IS NULL")["n"][0]
         expected = sum(len(sim.control("mailbox_state", user=u)["messages"]) for u in sim.control("user_ids"))
         verdict = "matches" if live == expected else "DOES NOT match"
@@ -163,10 +173,29 @@ class Demo:
             raise SystemExit(1)
 
     def _show_queries(self) -> None:
-        wh = Warehouse(self.db)
+        wh = self._warehouse()
         for title, sql in EXAMPLE_QUERIES.items():
             say(f"\n-- {title}")
             say(wh.query_df(sql).to_string(index=False))
+
+
+def refuse_unless_demo(db: Path) -> None:
+    """Raise (one line) unless ``db`` is absent, empty, or a warehouse an earlier demo made; reads only."""
+    if not db.exists() or (db.is_file() and db.stat().st_size == 0):
+        return
+    try:
+        marker = describe(db)
+    except WarehouseLocked:
+        raise
+    except WarehouseError as exc:
+        why = str(getattr(exc, "reason", exc))
+    else:
+        if marker is not None and marker.kind == DEMO:
+            return
+        why = ("it holds no graphsync marker (a warehouse made by an older graphsync, or another program's)"
+               if marker is None else f"it is a graphsync {marker.kind} warehouse")
+    raise WarehouseError(f"the demo starts from an empty warehouse and will not delete {db}, which is not a "
+                         f"demo warehouse: {why}; the file is left as it was (choose another --db)")
 
 
 def say(text: str) -> None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from models import TABLES
 from models.registry import TableSpec
 from warehouse import arrow
-from warehouse.batches import ApplyCounts, PageBatch, StreamState, to_utc_naive
+from warehouse.batches import ApplyCounts, PageBatch, StreamState, to_utc
 from warehouse.schema import COMMIT_SEQUENCE
 from warehouse.sql import flattening_select, ident
 
@@ -33,7 +33,7 @@ UPSERT_SLICE = 2_000
 
 def apply_batches(connection: duckdb.DuckDBPyConnection, batches: list[PageBatch], now: datetime) -> ApplyCounts:
     """Write all batches in the open transaction; the counts carry the commit's number (``seq``)."""
-    moment = to_utc_naive(now)
+    moment = to_utc(now)
     counts = ApplyCounts()
     seq = int(connection.execute(f"SELECT nextval('{COMMIT_SEQUENCE}')").fetchall()[0][0])
     upserts, removals = _plan(batches)
@@ -134,7 +134,7 @@ def _round_bound(state: StreamState) -> _Bound:
     if state.round_seq is not None:
         return state.round_seq, None
     assert state.round_started_at is not None
-    return None, to_utc_naive(state.round_started_at)
+    return None, to_utc(state.round_started_at)
 
 
 def _stage_upserts(spec: TableSpec, rows: list[_Row], raw: list[bytes]) -> pa.Table:
@@ -334,9 +334,8 @@ def _store_states(connection: duckdb.DuckDBPyConnection, states: list[StreamStat
             "scope": arrow.strings([s.scope for s in rows]),
             "link": arrow.strings([s.link for s in rows]),
             "link_kind": arrow.strings([s.link_kind for s in rows]),
-            "round_started_at": arrow.timestamps(
-                [to_utc_naive(s.round_started_at) if s.round_started_at else None for s in rows]),
-            "updated_at": arrow.timestamps([to_utc_naive(s.updated_at) for s in rows]),
+            "round_started_at": arrow.timestamps([s.round_started_at for s in rows]),
+            "updated_at": arrow.timestamps([s.updated_at for s in rows]),
             "round_seq": arrow.int64s([s.round_seq for s in rows]),
         }
     )

@@ -10,12 +10,12 @@ converting a list of str.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -55,13 +55,19 @@ def bools(values: Sequence[bool]) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
 
 
+def _micros(moment: datetime) -> int:
+    # A naive datetime is taken as UTC (the warehouse's convention for what callers hand it).
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
 def timestamps(values: Sequence[datetime | None]) -> pa.Array:
-    """Naive (UTC) datetimes as timestamp[us]."""
-    micros = np.fromiter(
-        ((value - _EPOCH) // _MICROSECOND if value is not None else 0 for value in values), dtype=np.int64,
-        count=len(values))
+    """Instants as timestamp[us, tz=UTC], which DuckDB reads as TIMESTAMPTZ: aware datetimes keep
+    their instant, naive ones are taken as UTC."""
+    micros = np.fromiter((_micros(value) if value is not None else 0 for value in values), dtype=np.int64,
+                         count=len(values))
     validity, nulls = _validity(values)
-    return pa.Array.from_buffers(pa.timestamp("us"), len(values), [validity, pa.py_buffer(micros)], nulls)
+    return pa.Array.from_buffers(pa.timestamp("us", tz="UTC"), len(values), [validity, pa.py_buffer(micros)], nulls)
 
 
 def table(columns: dict[str, pa.Array]) -> pa.Table:

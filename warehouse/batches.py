@@ -1,6 +1,7 @@
 """What the sync engine hands the warehouse: a stream's state, a batch of changes, and the counts.
 
-Timestamps: aware datetimes are converted to naive UTC for storage (see :func:`to_utc_naive`).
+Timestamps: every instant is stored as a UTC ``TIMESTAMPTZ``; aware datetimes keep their instant and
+naive ones are taken as UTC (see :func:`to_utc`).
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ class ApplyCounts:
             target.unchanged += other.unchanged
 
 
-def to_utc_naive(moment: datetime) -> datetime:
+def to_utc(moment: datetime) -> datetime:
+    """The same instant as an aware UTC datetime (a naive one is taken as UTC), so DuckDB binds it as a
+    TIMESTAMPTZ whatever the session's time zone."""
     if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def validate(batch: PageBatch) -> None:

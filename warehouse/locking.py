@@ -18,11 +18,24 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.errors import WarehouseError, WarehouseLocked
+from warehouse.errors import ForeignFile, WarehouseError, WarehouseLocked
 
 # DuckDB's message when a process outside our flock protocol (a DuckDB shell, a notebook) holds
 # the file: retried like our own lock, since such sessions usually end soon.
 _DUCKDB_LOCK_MESSAGE = "Could not set lock on file"
+# ... and when the file was written by a newer DuckDB than ours (its storage format is unknown to us).
+_DUCKDB_NEWER_MESSAGE = "created with a newer version of DuckDB"
+
+# The storage format new warehouses are written in. DuckDB 1.5 writes v1.0.0 by default (for old
+# readers), in which `USING COMPRESSION zstd` is silently ignored for text (see models.base: zstd
+# made long text 4x smaller and 2.4x cheaper to write); v1.5.0 keeps it, and every 1.5.x DuckDB (the
+# `duckdb-cli` and `duckdb-extension-*` packages, the Python package) reads and writes it. Existing
+# files keep the format they were made in.
+STORAGE_VERSION = "v1.5.0"
+
+# A DuckDB database file has "DUCK" at byte 8 (after its checksum); what SQLite files start with.
+_DUCKDB_MAGIC = (8, b"DUCK")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def lock_path_for(db_path: Path) -> Path:
@@ -32,6 +45,28 @@ def lock_path_for(db_path: Path) -> Path:
 def check_folder(db_path: Path) -> None:
     if not db_path.parent.is_dir():
         raise WarehouseError(f"database folder {db_path.parent} does not exist")
+
+
+def file_size(db_path: Path) -> int | None:
+    """The file's size, None if there is no file; checks that a file that is there is a DuckDB database.
+
+    Read from its first bytes, before DuckDB opens it: DuckDB would answer a SQLite file by trying to
+    download its SQLite extension, and graphsync must not write into what is not its own.
+    """
+    try:
+        with db_path.open("rb") as handle:
+            head = handle.read(16)
+            size = handle.seek(0, 2)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise WarehouseError(f"cannot read warehouse {db_path}: {error.strerror or error}") from None
+    offset, magic = _DUCKDB_MAGIC
+    if size and head[offset:offset + len(magic)] != magic:
+        reason = "it is a SQLite database" if head.startswith(_SQLITE_MAGIC) else "it is not a DuckDB database"
+        raise ForeignFile(f"{db_path} is not a graphsync warehouse: {reason}; graphsync left it as it was "
+                          "(choose another file with --db or GRAPHSYNC_DB)", reason)
+    return size
 
 
 class _Deadline:
@@ -88,6 +123,8 @@ ROW_GROUP_SIZE = 2_048
 def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
+    if not read_only and not db_path.exists():  # only a new file: an existing one is opened as it is
+        options += f", STORAGE_VERSION '{STORAGE_VERSION}'"
     try:
         quoted = str(db_path).replace("'", "''")
         connection.execute(f"ATTACH '{quoted}' AS warehouse ({options})")
@@ -103,6 +140,10 @@ def _open(db_path: Path, read_only: bool, deadline: _Deadline) -> duckdb.DuckDBP
         try:
             connection = _connect(db_path, read_only)
         except duckdb.IOException as error:
+            if _DUCKDB_NEWER_MESSAGE in str(error):
+                raise WarehouseError(
+                    f"cannot open warehouse {db_path}: it was written by a newer DuckDB than graphsync's "
+                    f"{duckdb.__version__} ({_first_line(error)})") from None
             if _DUCKDB_LOCK_MESSAGE not in str(error):
                 raise WarehouseError(f"cannot open warehouse {db_path}: {_first_line(error)}") from None
             if deadline.expired():
@@ -113,7 +154,7 @@ def _open(db_path: Path, read_only: bool, deadline: _Deadline) -> duckdb.DuckDBP
         except duckdb.Error as error:
             raise WarehouseError(f"cannot open warehouse {db_path}: {_first_line(error)}") from None
         else:
-            # Naive TIMESTAMPs in the warehouse are UTC; make TIMESTAMPTZ render in UTC too.
+            # Instants are TIMESTAMPTZ and read right in any zone; graphsync's own reads see them in UTC.
             connection.execute("SET TimeZone = 'UTC'")
             # DuckDB draws a progress bar on the terminal for long statements; not in our CLI.
             connection.execute("SET enable_progress_bar = false")
@@ -129,12 +170,24 @@ def _open(db_path: Path, read_only: bool, deadline: _Deadline) -> duckdb.DuckDBP
 
 @contextmanager
 def open_locked(db_path: Path, *, write: bool, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Lock, open, yield the connection, close, unlock. Waits at most ``timeout_s`` in total."""
+    """Lock, open, yield the connection, close, unlock. Waits at most ``timeout_s`` in total.
+
+    A file that is not a DuckDB database is refused (:class:`ForeignFile`) before DuckDB sees it; an
+    empty one (0 bytes, which DuckDB refuses) is a new warehouse to a writer. Whether a DuckDB file is
+    graphsync's own is for the writer to check, before it writes (warehouse.schema)."""
     check_folder(db_path)
     if not write and not db_path.exists():
         raise WarehouseError(f"warehouse {db_path} does not exist yet; run a sync first")
     deadline = _Deadline(timeout_s)
     with _file_lock(lock_path_for(db_path), write, deadline, db_path):
+        size = file_size(db_path)
+        if size == 0:
+            if not write:
+                raise WarehouseError(f"warehouse {db_path} is empty; run a sync first")
+            try:
+                db_path.unlink()  # nothing to lose; DuckDB writes a new database in its place
+            except OSError as error:
+                raise WarehouseError(f"cannot replace the empty file {db_path}: {error.strerror or error}") from None
         connection = _open(db_path, read_only=not write, deadline=deadline)
         try:
             yield connection

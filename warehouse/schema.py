@@ -1,38 +1,47 @@
-"""DDL generated from the model registry, plus additive migrations.
+"""DDL generated from the model registry; what a writer does to a warehouse before it writes.
 
 Graph tables are created from their :class:`TableSpec` (DuckDB types, keys and per-column
 compression); the two bookkeeping tables are written out below (:mod:`models.orm` mirrors them for
 ORM readers, and a test keeps the two equal). Tables that already exist get any column the model
 gained since (``ALTER TABLE ADD COLUMN``), and new Graph columns are back-filled from ``_raw``, so
 adding a column to a model is the whole migration. Existing columns keep the compression they were
-created with.
+created with. Changes to what is stored are migrations (warehouse.migrations), and nothing at all is
+written into a file that is not graphsync's (warehouse.ownership).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import duckdb
 
 from models import TABLES
+from models.base import TIMESTAMPTZ
 from models.registry import GRAPH, ColumnSpec, TableSpec
-from warehouse.sql import flattening_select, ident
+from warehouse import ownership
+from warehouse.migrations import SCHEMA_VERSION, migrate
+from warehouse.sql import backfill_statement, ident
 
 SYNC_RUN_ID_SEQUENCE = "_sync_runs_id_seq"
 # Numbers every apply (commit) of the warehouse; rows carry the number of the commit that wrote them.
 COMMIT_SEQUENCE = "_gs_commit_seq"
 
 # Where each (stream, scope) stands; written in the same transaction as that stream's rows.
-# Times are naive UTC; round_started_at is when the current full enumeration began (NULL between
+# round_started_at is when the current full enumeration began (NULL between
 # rounds), link the URL to call next: a nextLink mid-round ("next") or the deltaLink ("delta"), or
 # for a watermark stream the watermark itself ("watermark"). round_seq is the first commit number of
 # the current full round: rows its sweep keeps are those written by that commit or later.
-SYNC_STATE_DDL = """CREATE TABLE IF NOT EXISTS _sync_state (
+SYNC_STATE_DDL = f"""CREATE TABLE IF NOT EXISTS _sync_state (
     stream VARCHAR NOT NULL, scope VARCHAR NOT NULL, link VARCHAR, link_kind VARCHAR NOT NULL,
-    round_started_at TIMESTAMP, updated_at TIMESTAMP NOT NULL, round_seq BIGINT, PRIMARY KEY (stream, scope))"""
+    round_started_at {TIMESTAMPTZ}, updated_at {TIMESTAMPTZ} NOT NULL, round_seq BIGINT, PRIMARY KEY (stream, scope))"""
 
-# One row per sync run, for summaries and troubleshooting; status is running | succeeded | failed.
+# One row per sync run, for summaries and troubleshooting; status is running | succeeded | failed |
+# abandoned (its process died without recording an outcome, see warehouse.runs).
 SYNC_RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS _sync_runs (
     id BIGINT DEFAULT nextval('{SYNC_RUN_ID_SEQUENCE}') NOT NULL, kind VARCHAR NOT NULL,
-    started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, streams VARCHAR,
+    started_at {TIMESTAMPTZ} NOT NULL, finished_at {TIMESTAMPTZ}, status VARCHAR NOT NULL, streams VARCHAR,
     upserted BIGINT NOT NULL, tombstoned BIGINT NOT NULL, error VARCHAR, PRIMARY KEY (id))"""
 
 
@@ -80,35 +89,47 @@ def _add_missing_columns(connection: duckdb.DuckDBPyConnection, spec: TableSpec,
         connection.execute(f"ALTER TABLE {ident(spec.name)} ADD COLUMN {ident(column.name)} {column.sql_type}")
     backfill = [column.name for column in missing if column.role == GRAPH]
     if backfill:
-        _backfill_from_raw(connection, spec, backfill)
-
-
-def _backfill_from_raw(connection: duckdb.DuckDBPyConnection, spec: TableSpec, names: list[str]) -> None:
-    expressions, from_clause = flattening_select(spec, ident(spec.name))
-    graph_names = [name for name in spec.graph_columns if name != "id"]
-    selected = ", ".join(f"{expressions[graph_names.index(name)]} AS {ident(name)}" for name in names)
-    key_match = " AND ".join(f"t.{ident(k)} = f.{ident(k)}" for k in spec.key_columns)
-    assignments = ", ".join(f"{ident(name)} = f.{ident(name)}" for name in names)
-    keys = ", ".join(ident(k) for k in spec.key_columns)
-    connection.execute(
-        f"UPDATE {ident(spec.name)} AS t SET {assignments} "
-        f"FROM (SELECT {keys}, {selected} FROM {from_clause}) AS f WHERE {key_match}"
-    )
+        connection.execute(backfill_statement(spec, backfill))
 
 
 _CREATE_STATEMENTS = create_statements()
 
 
-def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
-    """Create every table, sequence and bookkeeping table; add columns models gained. Idempotent."""
-    connection.execute("BEGIN TRANSACTION")
-    try:
+def ensure_schema(connection: duckdb.DuckDBPyConnection, path: Path, kind: str = ownership.TENANT) -> None:
+    """Make the open file a warehouse at this graphsync's schema version, or refuse it. Idempotent.
+
+    First the file is examined, reading only: another program's database, or one a newer graphsync
+    made, is refused before anything is written (warehouse.ownership). A new warehouse is created
+    and marked (as ``kind``) in one transaction; one made before the marker is marked at version 0;
+    an older one is migrated; then every table, sequence and column the models declare is added.
+    """
+    examined = ownership.examine(connection, path, SCHEMA_VERSION)
+    if examined.new:
+        with _transaction(connection):
+            for statement in _CREATE_STATEMENTS:
+                connection.execute(statement)
+            ownership.write_marker(connection, SCHEMA_VERSION, kind, adopted=False)
+        return
+    if examined.adopt:
+        with _transaction(connection):
+            ownership.write_marker(connection, 0, ownership.TENANT, adopted=True)
+    version = examined.marker.schema_version if examined.marker else 0
+    if version < SCHEMA_VERSION:
+        migrate(connection, path, version)
+    with _transaction(connection):
         existing = _existing_columns(connection)
         for statement in _CREATE_STATEMENTS:
             connection.execute(statement)
         for spec in TABLES.values():
             if spec.name in existing:  # just created tables are complete
                 _add_missing_columns(connection, spec, existing[spec.name])
+
+
+@contextmanager
+def _transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

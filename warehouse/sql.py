@@ -36,10 +36,13 @@ def flattening_select(spec: TableSpec, source: str) -> tuple[list[str], str]:
     """Return (expressions per Graph column except id, FROM clause) computing them from ``_raw``.
 
     ``source`` is a relation with a ``_raw`` JSON column; the FROM clause adds the parsed
-    ``_s`` (VARCHAR[]) and ``_j`` (JSON[]) lists that the expressions index into.
+    ``_s`` (VARCHAR[]) and ``_j`` (JSON[]) lists that the expressions index into. The zones of
+    dateTimeTimeZone columns are read in the same string list, after the columns' own values.
     """
     columns = [column for name, column in spec.graph_columns.items() if name != "id"]
-    string_paths = [column.graph_path for column in columns if not _uses_json_extract(column)]
+    string_columns = [column for column in columns if not _uses_json_extract(column)]
+    zoned = [column for column in string_columns if column.zone_path is not None]
+    string_paths = [column.graph_path for column in string_columns] + [column.zone_path for column in zoned]
     json_paths = [column.graph_path for column in columns if _uses_json_extract(column)]
     expressions = []
     string_index = json_index = 0
@@ -49,7 +52,8 @@ def flattening_select(spec: TableSpec, source: str) -> tuple[list[str], str]:
             expressions.append(_json_expression(column, f"_j[{json_index}]"))
         else:
             string_index += 1
-            expressions.append(_string_expression(column, f"_s[{string_index}]"))
+            zone = f"_s[{len(string_columns) + zoned.index(column) + 1}]" if column.zone_path else None
+            expressions.append(_string_expression(column, f"_s[{string_index}]", zone))
     parsed = []
     if string_paths:
         parsed.append(f"json_extract_string(_raw, {_path_list(string_paths)}) AS _s")
@@ -70,8 +74,37 @@ def _json_expression(column: ColumnSpec, value: str) -> str:
     return f"nullif({value}, 'null'::JSON)"
 
 
-def _string_expression(column: ColumnSpec, value: str) -> str:
+def _string_expression(column: ColumnSpec, value: str, zone: str | None = None) -> str:
     if column.sql_type == VARCHAR:
         return value
-    # TRY_CAST: one malformed value must not fail the whole sync; `_raw` still holds it.
+    if zone is not None:
+        return _instant_in_zone(value, zone)
+    # TRY_CAST: one malformed value must not fail the whole sync; `_raw` still holds it. A Graph
+    # *DateTime string carries its offset ("...Z"); one that does not is read in the session's zone,
+    # which every connection of graphsync sets to UTC (warehouse.locking).
     return f"TRY_CAST({value} AS {column.sql_type})"
+
+
+def _instant_in_zone(value: str, zone: str) -> str:
+    """A dateTimeTimeZone as the instant it names: its wall-clock time read in its zone.
+
+    Graph answers in UTC unless asked otherwise; an IANA zone is honoured too. Any other name (a
+    Windows zone like "Pacific Standard Time", which DuckDB does not know and on which `timezone()`
+    would fail the statement) gives NULL rather than a wrong instant; `_raw` keeps the value.
+    """
+    wall = f"TRY_CAST({value} AS TIMESTAMP)"
+    return (f"CASE WHEN coalesce({zone}, 'UTC') = 'UTC' THEN timezone('UTC', {wall}) "
+            f"WHEN {zone} IN (SELECT name FROM pg_timezone_names()) THEN timezone({zone}, {wall}) END")
+
+
+def backfill_statement(spec: TableSpec, names: list[str]) -> str:
+    """An UPDATE that recomputes the named Graph columns of every stored row from its ``_raw`` (a column
+    a model gained, or one whose reading changed)."""
+    expressions, from_clause = flattening_select(spec, ident(spec.name))
+    graph_names = [name for name in spec.graph_columns if name != "id"]
+    selected = ", ".join(f"{expressions[graph_names.index(name)]} AS {ident(name)}" for name in names)
+    key_match = " AND ".join(f"t.{ident(k)} = f.{ident(k)}" for k in spec.key_columns)
+    assignments = ", ".join(f"{ident(name)} = f.{ident(name)}" for name in names)
+    keys = ", ".join(ident(k) for k in spec.key_columns)
+    return (f"UPDATE {ident(spec.name)} AS t SET {assignments} "
+            f"FROM (SELECT {keys}, {selected} FROM {from_clause}) AS f WHERE {key_match}")

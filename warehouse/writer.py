@@ -6,13 +6,18 @@ one exception is :meth:`Warehouse.hold_open`: a burst of back-to-back commits ke
 and its holder releases it after a few seconds. What one commit writes, and how, is in
 :mod:`warehouse.apply`; the batches it takes are in :mod:`warehouse.batches`.
 
-Timestamps: ``_synced_at``, ``_deleted_at`` and the ``_sync_state``/``_sync_runs`` times are
-naive UTC ``TIMESTAMP`` values. Aware datetimes passed in are converted to UTC; naive ones are
-taken as UTC. Datetimes handed back are aware (UTC).
+Timestamps: ``_synced_at``, ``_deleted_at`` and the ``_sync_state``/``_sync_runs`` times are UTC
+``TIMESTAMPTZ`` values, like every instant. Aware datetimes passed in keep their instant; naive ones
+are taken as UTC. Datetimes handed back are aware (UTC).
+
+Ownership: the first write of a :class:`Warehouse` object examines the file and refuses one graphsync
+did not make, before anything is written (:mod:`warehouse.ownership`); a warehouse made by an older
+graphsync is migrated (:mod:`warehouse.migrations`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -22,9 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from warehouse import runs
 from warehouse.apply import apply_batches
-from warehouse.batches import ApplyCounts, PageBatch, StreamState, to_utc_naive, validate
+from warehouse.batches import ApplyCounts, PageBatch, StreamState, to_utc, validate
+from warehouse.errors import WarehouseError
 from warehouse.locking import open_locked
+from warehouse.ownership import KINDS, TENANT
 from warehouse.schema import COMMIT_SEQUENCE, ensure_schema
 
 if TYPE_CHECKING:  # pandas costs a second of start-up; only readers that want frames load it
@@ -42,7 +50,9 @@ CHECKPOINT_MEMORY = "128MB"
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.replace(tzinfo=UTC)
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Warehouse:
@@ -50,12 +60,18 @@ class Warehouse:
 
     ``lock_timeout_s`` bounds how long a call waits for another process (graphsync's file lock,
     or DuckDB's own lock held by some other program) before raising :class:`WarehouseLocked`.
+    ``kind`` is recorded in the marker of a warehouse this object creates: ``"tenant"``, or
+    ``"demo"`` for the one ``graphsync demo`` makes (and may delete and make again).
     """
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 60.0) -> None:
+    def __init__(self, path: str | Path, lock_timeout_s: float = 60.0, kind: str = TENANT) -> None:
+        if kind not in KINDS:
+            raise WarehouseError(f"unknown warehouse kind {kind!r}; one of {', '.join(KINDS)}")
         self.path = Path(path).expanduser().absolute()
         self.lock_timeout_s = lock_timeout_s
-        self._schema_ready = False
+        self.kind = kind
+        self._schema_ready = False  # examined (ours), migrated and complete, as far as this object knows
+        self._run_locks: dict[int, int] = {}  # run id -> descriptor of its run lock (see warehouse.runs)
         # A connection kept open across calls (see hold_open); the lock serialises its users, since a
         # DuckDB connection may move between threads but must not be used by two at once.
         self._held: ExitStack | None = None
@@ -118,7 +134,8 @@ class Warehouse:
             if stack is None:
                 return
             with stack:
-                if checkpoint and connection is not None and self._log_bytes() > 0:
+                # Only a file known to be ours is checkpointed: another program's log is not ours to fold.
+                if checkpoint and self._schema_ready and connection is not None and self._log_bytes() > 0:
                     _checkpoint(connection)
 
     def _log_bytes(self) -> int:
@@ -128,27 +145,33 @@ class Warehouse:
             return 0
 
     def _ensure_schema_once(self, connection: duckdb.DuckDBPyConnection) -> None:
-        # Each writer call makes sure the tables exist, but only once per Warehouse object.
+        # Each writer call makes sure the file is ours and the tables exist, but only once per Warehouse object.
         if not self._schema_ready:
-            ensure_schema(connection)
+            ensure_schema(connection, self.path, self.kind)
             self._schema_ready = True
 
     # -- schema and state ----------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create all tables, ``_sync_state`` and ``_sync_runs`` if missing; add new model columns."""
+        """Refuse a file graphsync did not make; migrate an older warehouse; create all tables,
+        ``_sync_state`` and ``_sync_runs`` if missing; add new model columns."""
         with self._write() as connection:
-            ensure_schema(connection)
+            ensure_schema(connection, self.path, self.kind)
         self._schema_ready = True
 
     def read_seq(self) -> int:
-        """The number of the latest commit, 0 in a new warehouse. Commits are numbered in order and
-        every row carries the number of the one that last wrote it (``_synced_seq``)."""
+        """A commit number at least that of the latest commit and below that of every later one.
+        Commits are numbered in order and every row carries the number of the one that last wrote
+        it (``_synced_seq``).
+
+        The number is drawn from the commit sequence itself (and so never used by a commit):
+        ``duckdb_sequences().last_value`` is one too high in DuckDB 1.5 once the file was
+        checkpointed (it shows the next value), which made a full round's sweep tombstone the rows
+        its own first commit wrote.
+        """
         with self._write() as connection:
             self._ensure_schema_once(connection)
-            row = connection.execute("SELECT last_value FROM duckdb_sequences() WHERE sequence_name = ? "
-                                     "AND database_name = current_database()", [COMMIT_SEQUENCE]).fetchall()
-        return int(row[0][0] or 0) if row else 0
+            return int(connection.execute(f"SELECT nextval('{COMMIT_SEQUENCE}')").fetchall()[0][0])
 
     def load_state(self, stream: str, scope: str) -> StreamState | None:
         """The stored state of one (stream, scope), or None if it has never been synced."""
@@ -194,29 +217,31 @@ class Warehouse:
     # -- run log -------------------------------------------------------------------------------
 
     def start_run(self, kind: str, streams: Sequence[str], now: datetime) -> int:
-        """Log the start of a sync run in ``_sync_runs``; returns its id for :meth:`finish_run`."""
+        """Log the start of a sync run in ``_sync_runs``; returns its id for :meth:`finish_run`.
+
+        Runs left ``running`` by a process that died are marked ``abandoned`` first (when no other run
+        is alive, see :mod:`warehouse.runs`); this run is known to be alive until :meth:`finish_run`.
+        """
         with self._write() as connection:
             self._ensure_schema_once(connection)
-            row = connection.execute(
-                "INSERT INTO _sync_runs (kind, started_at, status, streams, upserted, tombstoned) "
-                "VALUES (?, ?, 'running', ?, 0, 0) RETURNING id",
-                [kind, to_utc_naive(now), ",".join(streams)],
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
+            run_id, lock = runs.start(connection, self.path, kind, streams, to_utc(now))
+        self._run_locks[run_id] = lock
+        return run_id
 
     def finish_run(
         self, run_id: int, status: str, now: datetime, counts: ApplyCounts | None = None, error: str | None = None
     ) -> None:
         """Record a run's outcome ("succeeded" or "failed") and its total counts."""
         counts = counts or ApplyCounts()
-        with self._write() as connection:
-            self._ensure_schema_once(connection)
-            connection.execute(
-                "UPDATE _sync_runs SET finished_at = ?, status = ?, upserted = ?, tombstoned = ?, error = ? "
-                "WHERE id = ?",
-                [to_utc_naive(now), status, counts.upserted, counts.tombstoned, error, run_id],
-            )
+        try:
+            with self._write() as connection:
+                self._ensure_schema_once(connection)
+                runs.finish(connection, run_id, status, to_utc(now), counts.upserted, counts.tombstoned, error)
+        finally:
+            # Even when the outcome could not be written: the run is over, and the next one may mark it.
+            lock = self._run_locks.pop(run_id, None)
+            if lock is not None:
+                os.close(lock)
 
     # -- reads ---------------------------------------------------------------------------------
 

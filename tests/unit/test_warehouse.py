@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 import warehouse.apply
@@ -93,7 +94,7 @@ def test_insert_flattens_columns_from_raw(wh: Warehouse) -> None:
     assert stored["received_date_time"].isoformat() == "2024-05-01T07:30:00+00:00"
     assert '"alex@contoso.com"' in stored["to_recipients"]
     assert '"subject":"subject of m1"' in stored["_raw"]
-    assert stored["_synced_at"].to_pydatetime() == at(1).replace(tzinfo=None)
+    assert stored["_synced_at"].to_pydatetime() == at(1)
     assert stored["_deleted_at"] is None or str(stored["_deleted_at"]) == "NaT"
 
 
@@ -105,7 +106,7 @@ def test_full_upsert_replaces_every_column(wh: Warehouse) -> None:
     assert (counts.inserted, counts.updated) == (0, 1)
     assert stored["subject"] == "new"
     assert stored["flag_status"] is None  # absent from the full object -> gone
-    assert stored["_synced_at"].to_pydatetime() == at(2).replace(tzinfo=None)
+    assert stored["_synced_at"].to_pydatetime() == at(2)
 
 
 def test_partial_upsert_merges_into_stored_raw(wh: Warehouse) -> None:
@@ -144,7 +145,7 @@ def test_removal_tombstones_and_keeps_raw(wh: Warehouse) -> None:
 
     stored = rows(wh)
     assert counts.tombstoned == 1 and again.tombstoned == 0
-    assert stored["m1"]["_deleted_at"].to_pydatetime() == at(2).replace(tzinfo=None)  # first removal stands
+    assert stored["m1"]["_deleted_at"].to_pydatetime() == at(2)  # first removal stands
     assert stored["m1"]["subject"] == "subject of m1"
     assert str(stored["m2"]["_deleted_at"]) == "NaT"
     assert set(stored) == {"m1", "m2"}  # nothing physically deleted, nothing invented
@@ -358,7 +359,7 @@ def test_rows_replaced_several_times_in_one_transaction(wh: Warehouse, monkeypat
     count, distinct = wh.query_rows("SELECT count(*), count(DISTINCT id) FROM messages")[0]
     assert (count, distinct) == (2, 2)
     assert {k: v["subject"] for k, v in rows(wh).items()} == {"m0": "v2", "m1": "v2"}
-    assert all(v["_synced_at"].to_pydatetime() == at(2).replace(tzinfo=None) for v in rows(wh).values())
+    assert all(v["_synced_at"].to_pydatetime() == at(2) for v in rows(wh).values())
 
 
 def test_a_compared_upsert_equal_to_the_stored_row_only_moves_its_sync_marks(wh: Warehouse) -> None:
@@ -374,3 +375,15 @@ def test_a_compared_upsert_equal_to_the_stored_row_only_moves_its_sync_marks(wh:
     assert (again.unchanged, again.updated, again.tombstoned) == (1, 1, 0), "the equal row is kept, not swept"
     rows = wh.query_rows("SELECT id, display_name, _synced_seq FROM teams ORDER BY id")
     assert rows == [("t1", "A", again.seq), ("t2", "B2", again.seq)]
+
+
+def test_read_seq_lies_between_the_latest_commit_and_the_next_across_checkpoints(tmp_path: Path) -> None:
+    # DuckDB 1.5 reports a sequence's last value one too high once the file is checkpointed: taken as
+    # the latest commit, a full round beginning then would sweep away the rows of its own first commit.
+    db = tmp_path / "w.duckdb"
+    first = Warehouse(db).apply([messages_batch([message("m1")])], at(1)).seq
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("CHECKPOINT")
+    seen = Warehouse(db).read_seq()
+    later = Warehouse(db).apply([messages_batch([message("m2")])], at(2)).seq
+    assert first <= seen < later
