@@ -5,11 +5,17 @@ read-only one) fails to open it. So nobody keeps the warehouse open: each read o
 OS lock on ``<db>.lock``, opens the database, does its work, closes it and releases the lock.
 Writers lock exclusively; readers share the lock so several can read at once (DuckDB allows many
 read-only openers as long as nobody writes).
+
+Readers get their turn: a reader who is waiting says so (a shared flock on ``<db>.readers``); a
+sync lets go of the file after its next commit when one is (or every `BatchWriter.hold_seconds`
+anyway), and before it takes the file again lets the waiting readers in first. So a reader waits
+about one commit during even the longest sync (measured in tests/integration/test_readers.py).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -36,6 +42,14 @@ STORAGE_VERSION = "v1.5.0"
 # A DuckDB database file has "DUCK" at byte 8 (after its checksum); what SQLite files start with.
 _DUCKDB_MAGIC = (8, b"DUCK")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+log = logging.getLogger("graphsync.warehouse")
+
+# How long a writer about to take the file lets readers who are waiting for it in first. A sync lets
+# go of the file at least every BatchWriter.hold_seconds; without this turn a reader polling the lock
+# would mostly miss the moment, as the writer takes it again at once.
+READERS_TURN_S = 5.0
 
 
 def lock_path_for(db_path: Path) -> Path:
@@ -85,26 +99,95 @@ class _Deadline:
         self._pause = min(self._pause * 2, 0.25)
 
 
+def readers_path_for(db_path: Path) -> Path:
+    """Readers waiting for the file hold a shared flock on this one while they wait."""
+    return db_path.with_name(db_path.name + ".readers")
+
+
 @contextmanager
 def _file_lock(lock_path: Path, exclusive: bool, deadline: _Deadline, db_path: Path) -> Iterator[None]:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    waiting: int | None = None  # a reader's "I am waiting" flock, held until it gets in
     try:
+        if exclusive:
+            _readers_first(db_path)
         mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        started = time.monotonic()
         while True:
             try:
                 fcntl.flock(fd, mode)
                 break
             except BlockingIOError:
+                if waiting is None:
+                    log.info("waiting for the lock on warehouse %s (another graphsync process holds it)", db_path,
+                             extra={"event": "lock_wait", "lock": "warehouse", "write": exclusive})
+                    waiting = -1 if exclusive else _announce_reader(db_path)
                 if deadline.expired():
                     raise WarehouseLocked(
                         f"warehouse {db_path} is locked by another graphsync process; "
                         f"gave up after {deadline.timeout_s:g} s"
                     ) from None
                 deadline.pause()
+        if waiting is not None:
+            log.info("got the lock on warehouse %s after %.1f s", db_path, time.monotonic() - started,
+                     extra={"event": "lock_acquired", "lock": "warehouse", "seconds": time.monotonic() - started})
+        if waiting is not None and waiting >= 0:
+            os.close(waiting)
+            waiting = None
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        if waiting is not None and waiting >= 0:
+            os.close(waiting)
+        os.close(fd)
+
+
+def _announce_reader(db_path: Path) -> int:
+    """A reader about to wait says so: a shared flock on the readers file, for the writer to see."""
+    try:
+        fd = os.open(readers_path_for(db_path), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return -1  # a read-only folder: readers just wait their turn
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def readers_waiting(db_path: Path) -> bool:
+    """Whether some reader is waiting for the file now (its writer may want to let go early)."""
+    try:
+        fd = os.open(readers_path_for(db_path), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _readers_first(db_path: Path) -> None:
+    """A writer lets readers that are waiting in before it takes the file (at most READERS_TURN_S):
+    the readers file is free once none of them is still waiting."""
+    try:
+        fd = os.open(readers_path_for(db_path), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return
+    try:
+        end = time.monotonic() + READERS_TURN_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    return
+                time.sleep(0.01)
     finally:
         os.close(fd)
 

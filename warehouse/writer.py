@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from warehouse import runs
 from warehouse.apply import apply_batches
 from warehouse.batches import ApplyCounts, PageBatch, StreamState, to_utc, validate
 from warehouse.errors import WarehouseError
-from warehouse.locking import open_locked
+from warehouse.locking import open_locked, readers_waiting
 from warehouse.ownership import KINDS, TENANT
 from warehouse.schema import COMMIT_SEQUENCE, ensure_schema
 
@@ -77,6 +78,7 @@ class Warehouse:
         self._held: ExitStack | None = None
         self._held_connection: duckdb.DuckDBPyConnection | None = None
         self._held_lock = threading.RLock()
+        self.held_since: float | None = None  # when the held connection was opened (monotonic)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -99,6 +101,10 @@ class Warehouse:
             else:
                 yield self._held_connection
 
+    def readers_waiting(self) -> bool:
+        """Some other process waits to read the file (see warehouse.locking)."""
+        return readers_waiting(self.path)
+
     @property
     def is_held_open(self) -> bool:
         return self._held_connection is not None
@@ -117,6 +123,7 @@ class Warehouse:
             self._held_connection = stack.enter_context(
                 open_locked(self.path, write=True, timeout_s=self.lock_timeout_s))
             self._held = stack
+            self.held_since = time.monotonic()
 
     def release(self, checkpoint: bool = False) -> None:
         """Close the connection kept by :meth:`hold_open` (a no-op when none is held).

@@ -35,7 +35,11 @@ class BatchWriter:
     # Items received from Graph and not committed yet, across all streams (parsed, waiting, being
     # written): streams reserve room before each page, so memory does not grow with the tenant.
     held_limit: int = 10_000
-    hold_seconds: float = 10.0  # longest a burst of commits keeps the file from other processes
+    # Longest a burst of commits keeps the file from other processes: the bound on a reader's wait
+    # during a sync (warehouse/locking.py lets a waiting reader in before the writer takes it again).
+    # Each reopen replays DuckDB's log (0.1-0.3 s), so much shorter holds would slow a big sync.
+    hold_seconds: float = 5.0
+    min_hold_seconds: float = 0.5  # ... and once a reader waits, after the next commit past this
     counts: ApplyCounts = field(default_factory=ApplyCounts)
     commits: int = 0
     last_seq: int = 0  # the number of the latest commit (Warehouse.read_seq, then each apply's)
@@ -158,15 +162,16 @@ class BatchWriter:
         if not self.warehouse.is_held_open:
             self.warehouse.hold_open()
             self._held_since = time.monotonic()
-        elif not self._held_since:  # opened by the caller (a sync's start): count from the first commit
-            self._held_since = time.monotonic()
+        elif not self._held_since:  # opened by the caller (a sync's start): count from its opening
+            self._held_since = self.warehouse.held_since or time.monotonic()
         try:
             return self.warehouse.apply(batches, datetime.now(UTC))
         except BaseException:
             self.warehouse.release()
             raise
         finally:
-            if time.monotonic() - self._held_since >= self.hold_seconds:
+            held = time.monotonic() - self._held_since
+            if held >= self.hold_seconds or (held >= self.min_hold_seconds and self.warehouse.readers_waiting()):
                 self.warehouse.release()
 
     async def _release_if_idle(self) -> None:

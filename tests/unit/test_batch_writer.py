@@ -22,8 +22,12 @@ class FakeWarehouse:
         self.applied: list[list[str]] = []
         self.fail_on = fail_on
         self.is_held_open = False
+        self.held_since: float | None = None
         self.events: list[str] = []
         self.checkpointed = False  # whether the last close folded the write-ahead log into the file
+
+    def readers_waiting(self) -> bool:
+        return False
 
     def hold_open(self) -> None:
         assert not self.is_held_open
