@@ -156,8 +156,8 @@ def _announce_reader(db_path: Path) -> int:
 
 def readers_waiting(db_path: Path) -> bool:
     """Whether some reader is waiting for the file now (its writer may want to let go early)."""
-    try:
-        fd = os.open(readers_path_for(db_path), os.O_RDWR | os.O_CREAT, 0o666)
+    try:  # no file: no reader ever waited (writers never create it, so nothing appears beside a file
+        fd = os.open(readers_path_for(db_path), os.O_RDWR)  # graphsync refuses to write into)
     except OSError:
         return False
     try:
@@ -174,8 +174,8 @@ def _readers_first(db_path: Path) -> None:
     """A writer lets readers that are waiting in before it takes the file (at most READERS_TURN_S):
     the readers file is free once none of them is still waiting."""
     try:
-        fd = os.open(readers_path_for(db_path), os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
+        fd = os.open(readers_path_for(db_path), os.O_RDWR)
+    except OSError:  # none: no reader ever waited
         return
     try:
         end = time.monotonic() + READERS_TURN_S

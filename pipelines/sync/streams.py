@@ -96,6 +96,45 @@ CALENDARS = StreamSpec(
     delegated_permission="Calendars.ReadBasic",
 )
 
+CALENDAR_GROUPS = StreamSpec(
+    name="calendar_groups",
+    table="calendar_groups",
+    group="calendar",
+    description="Each mailbox's calendar groups (a snapshot each run); their calendars are rows of `calendars`.",
+    kind=Kind.SNAPSHOT,  # v1.0 has no calendarGroup delta
+    path="/users/{user_id}/calendarGroups",
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
+    app_permission="Calendars.ReadBasic",  # user-list-calendargroups.md (as user-list-calendars.md)
+    delegated_permission="Calendars.ReadBasic",
+)
+
+CALENDAR_PERMISSIONS = StreamSpec(
+    name="calendar_permissions",
+    table="calendar_permissions",
+    group="calendar",
+    description="Who each calendar is shared with or delegated to, and their role (a snapshot per calendar).",
+    kind=Kind.SNAPSHOT,
+    path="/users/{user_id}/calendars/{calendar_id}/calendarPermissions",
+    root=Root.MAILBOX,
+    parent=Parent("calendars", (("user_id", "user_id"), ("calendar_id", "id"))),
+    app_permission="Calendars.Read",  # calendar-list-calendarpermissions.md: ReadBasic does not cover sharing
+    delegated_permission="Calendars.Read",
+)
+
+CATEGORIES = StreamSpec(
+    name="categories",
+    table="categories",
+    group="mail",
+    description="Each mailbox's Outlook master categories: the names and colours messages and events are tagged with.",
+    kind=Kind.SNAPSHOT,
+    path="/users/{user_id}/outlook/masterCategories",
+    root=Root.MAILBOX,
+    parent=_MAILBOX,
+    app_permission="MailboxSettings.Read",  # outlookuser-list-mastercategories.md
+    delegated_permission="MailboxSettings.Read",
+)
+
 # -- files -----------------------------------------------------------------------------------------
 
 DRIVES = StreamSpec(
@@ -266,8 +305,9 @@ CHANNEL_MESSAGES = StreamSpec(
     delegated_permission="ChannelMessage.Read.All",
 )
 
-PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, EVENTS, CALENDARS, DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
-             TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
+PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, CATEGORIES, EVENTS, CALENDARS, CALENDAR_GROUPS, CALENDAR_PERMISSIONS,
+             DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS,
+             CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
 # -- delegated: the same tables, read as each signed-in person -------------------------------------

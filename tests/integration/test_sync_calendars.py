@@ -32,3 +32,55 @@ def test_calendars_are_exact_after_creates_and_deletes(sim: Simulator, tmp_path:
     assert _stored(db) == _tenant_calendars(graph, users)
     name = Warehouse(db).query_rows("SELECT name FROM calendars WHERE id = ?", [created["id"]])
     assert name == [("Project X",)]
+
+
+def _tenant(graph: GraphTestClient, users: list[str]) -> dict[str, set[tuple[str, ...]]]:
+    """What Graph shows, read independently of the sync: groups, categories, calendar permissions."""
+    calendars = {(u, c["id"]) for u in users for c in graph.follow(f"/users/{u}/calendars")[0]}
+    return {
+        "calendar_groups": {(u, g["id"], g["name"])
+                            for u in users for g in graph.follow(f"/users/{u}/calendarGroups")[0]},
+        "categories": {(u, c["id"], c["displayName"], c["color"])
+                       for u in users for c in graph.follow(f"/users/{u}/outlook/masterCategories")[0]},
+        "calendar_permissions": {(u, cal, p["id"], p["role"])
+                                 for u, cal in calendars
+                                 for p in graph.follow(f"/users/{u}/calendars/{cal}/calendarPermissions")[0]},
+    }
+
+
+def _warehouse(db: Path) -> dict[str, set[tuple[str, ...]]]:
+    wh = Warehouse(db)
+    live = "WHERE _deleted_at IS NULL"
+    return {
+        "calendar_groups": set(wh.query_rows(f"SELECT user_id, id, name FROM calendar_groups {live}")),
+        "categories": set(wh.query_rows(f"SELECT user_id, id, display_name, color FROM categories {live}")),
+        "calendar_permissions": set(wh.query_rows(
+            f"SELECT user_id, calendar_id, id, role FROM calendar_permissions {live}")),
+    }
+
+
+def test_calendar_groups_categories_and_calendar_permissions_are_exact(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    graph = GraphTestClient(sim)
+    users = sorted(sim.control("users_state"))
+    tables = ("users", "calendars", "calendar_groups", "calendar_permissions", "categories")
+    run_sync(sim, db, tables=tables)
+    first = _warehouse(db)
+    assert first == _tenant(graph, users)
+    assert all(first.values()), {k: len(v) for k, v in first.items()}  # the seeded tenant has some of each
+
+    other = sim.control("users_state")[users[-1]]["userPrincipalName"]
+    assert graph.post(f"/users/{users[0]}/calendarGroups", json={"name": "Projects"}).status_code == 201
+    assert graph.post(f"/users/{users[0]}/outlook/masterCategories",
+                      json={"displayName": "Quarter close", "color": "preset9"}).status_code == 201
+    shared = graph.post(f"/users/{users[0]}/calendar/calendarPermissions", json={
+        "emailAddress": {"address": other, "name": "Colleague"}, "role": "read"})
+    assert shared.status_code in (200, 201), shared.text
+    gone = sorted(first["categories"])[0]
+    assert graph.delete(f"/users/{gone[0]}/outlook/masterCategories/{gone[1]}").status_code == 204
+    run_sync(sim, db, tables=tables[1:])
+    second = _warehouse(db)
+    assert second == _tenant(graph, users)
+    assert ("Quarter close" in {c[2] for c in second["categories"]}) and gone not in second["categories"]
+    (tombstoned,) = Warehouse(db).query_rows("SELECT count(*) FROM categories WHERE _deleted_at IS NOT NULL")[0]
+    assert tombstoned == 1

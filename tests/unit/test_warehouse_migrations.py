@@ -61,7 +61,8 @@ def make_v0_warehouse(db: Path, primary_keys: bool = False) -> None:
 def column_types(db: Path) -> set[str]:
     with reader(db) as connection:
         return {row[0] for row in connection.execute(
-            "SELECT DISTINCT data_type FROM duckdb_columns() WHERE data_type LIKE 'TIMESTAMP%'").fetchall()}
+            "SELECT DISTINCT c.data_type FROM duckdb_columns() c JOIN duckdb_tables() t USING (table_oid) "
+            "WHERE c.data_type LIKE 'TIMESTAMP%'").fetchall()}
 
 
 @pytest.mark.parametrize("primary_keys", [False, True])
