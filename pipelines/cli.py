@@ -27,7 +27,7 @@ from pipelines.accounts import run_accounts, run_login, run_logout
 from pipelines.logs import configure as configure_logs
 from pipelines.reporting import LiveProgress, print_summary
 from pipelines.sync.exclusive import SyncSkipped
-from pipelines.sync.tenant import ALL_TABLES, SyncOptions, SyncReport, TenantSync
+from pipelines.sync.tenant import ALL_TABLES, DEFAULT_TABLES, SyncOptions, SyncReport, TenantSync
 from pipelines.writeback import commands as writeback_commands
 from pipelines.writeback.errors import ActionFileError
 from warehouse import Warehouse, WarehouseError
@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     sync = commands.add_parser("sync", help="sync the configured tenant into the warehouse")
-    sync.add_argument("--only", type=_tables, default=ALL_TABLES, metavar="TABLE,...",
-                      help=f"tables to sync (default: all of {', '.join(ALL_TABLES)})")
+    sync.add_argument("--only", type=_tables, default=DEFAULT_TABLES, metavar="TABLE,...",
+                      help=f"tables to sync (default: {', '.join(DEFAULT_TABLES)}; opt-in, by name only: "
+                           f"{', '.join(t for t in ALL_TABLES if t not in DEFAULT_TABLES)})")
     sync.add_argument("--user", action="extend", type=_names, default=[], metavar="ID_OR_UPN[,...]",
                       help="only these mailboxes (delegated: these signed-in accounts); repeat or separate by commas")
     sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
@@ -127,6 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="the same as JSON")
     status.set_defaults(handler=run_status_command)
 
+    sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse (tables and analytics views)")
+    sql.add_argument("query", help='the query, e.g. "SELECT * FROM mail_volume_daily"; - reads it from stdin')
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                     help="aligned table (default), CSV with a header, or a JSON array of records")
+    sql.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
+    sql.add_argument("--lock-timeout", type=_bounded(float, 0, 86_400), default=60.0, metavar="SECONDS",
+                     help="how long to wait for a sync holding the warehouse (default 60)")
+    sql.set_defaults(handler=run_sql_command)
+
+    report = commands.add_parser("report", help="write one self-contained HTML page of charts over the analytics views")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (default: report.html)")
+    report.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
+    report.add_argument("--lock-timeout", type=_bounded(float, 0, 86_400), default=60.0, metavar="SECONDS",
+                        help="how long to wait for a sync holding the warehouse (default 60)")
+    report.set_defaults(handler=run_report_command)
+
     demo = commands.add_parser("demo", help="sync the built-in tenant simulator, change it, sync again")
     demo.add_argument("--db", default="graphsync-demo.duckdb", help="warehouse file for the demo")
     demo.add_argument("--scale", choices=["small", "medium"], default="small")
@@ -134,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=run_demo)
 
     check = commands.add_parser("check", help="connection test: can the app read each table?")
-    check.add_argument("--only", type=_tables, default=ALL_TABLES, metavar="TABLE,...",
+    check.add_argument("--only", type=_tables, default=DEFAULT_TABLES, metavar="TABLE,...",
                        help="tables to check (default: all)")
     check.add_argument("--json", action="store_true", help="the same as JSON")
     check.set_defaults(handler=run_check_command)
@@ -216,6 +233,24 @@ def run_status_command(args: argparse.Namespace) -> int:
     from pipelines.status import run_status
 
     return run_status(warehouse_path(args.db), args.json)
+
+
+# -- sql and report (pipelines.analytics) ------------------------------------------------------------
+def run_sql_command(args: argparse.Namespace) -> int:
+    from connectors.settings import warehouse_path
+    from pipelines.analytics.sql import run_sql
+
+    query = sys.stdin.read() if args.query == "-" else args.query
+    return run_sql(warehouse_path(args.db), query, args.format, args.lock_timeout)
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    from connectors.settings import warehouse_path
+    from pipelines.analytics.report import write_report
+
+    out = write_report(warehouse_path(args.db), Path(args.out), args.lock_timeout)
+    print(f"wrote {out}")
+    return 0
 
 
 # -- check -----------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ PARTITION_SOURCE = "users"  # its own asset (pipelines/defs/directory): the sens
 
 
 def family_tables(group: str, partitioned: bool) -> tuple[str, ...]:
-    return tuple(s.table for s in PLAN.streams.values()
-                 if s.group == group and s.name != PARTITION_SOURCE and PLAN.partitioned(s) == partitioned)
+    # Opt-in tables are synced by name only (`graphsync sync --only`), so they have no asset.
+    return tuple(s.table for s in PLAN.streams.values() if s.group == group and not s.opt_in
+                 and s.name != PARTITION_SOURCE and PLAN.partitioned(s) == partitioned)
 
 
 def _specs(group: str, tables: tuple[str, ...]) -> list[dg.AssetSpec]:

@@ -114,6 +114,8 @@ class StreamSpec:
     watermark_overlap: timedelta = timedelta(minutes=5)
     # Delegated plans only (Plan.delegated): a root read as the signed-in accounts.
     accounts: Accounts | None = None
+    # Synced only when asked for by name (`sync --only`): it costs a request per parent row.
+    opt_in: bool = False
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -209,6 +211,11 @@ class Plan:
     def tables(self) -> tuple[str, ...]:
         """Every table the plan fills, parents first."""
         return tuple(dict.fromkeys(s.table for s in self.streams.values()))
+
+    @property
+    def default_tables(self) -> tuple[str, ...]:
+        """The tables a sync fills unless told otherwise: all but the opt-in ones."""
+        return tuple(dict.fromkeys(s.table for s in self.streams.values() if not s.opt_in))
 
     def children(self, name: str, among: Iterable[str] | None = None) -> list[StreamSpec]:
         chosen = set(self.streams) if among is None else set(among)

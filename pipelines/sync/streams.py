@@ -169,6 +169,22 @@ DRIVE_ITEMS = StreamSpec(
     delegated_permission="Files.Read",
 )
 
+DRIVE_ITEM_PERMISSIONS = StreamSpec(
+    name="drive_item_permissions",
+    table="drive_item_permissions",
+    group="files",
+    description=("Who each file and folder is shared with (sharing links, people, inherited grants). Opt-in "
+                 "(`sync --only drive_item_permissions`): one request per item the first time, then only "
+                 "for items that changed; a deleted item's permissions are tombstoned with it."),
+    kind=Kind.SNAPSHOT,  # no delta for permissions (driveitem-list-permissions.md)
+    path="/drives/{drive_id}/items/{item_id}/permissions",
+    root=Root.MAILBOX,
+    parent=Parent("drive_items", (("drive_id", "drive_id"), ("item_id", "id")), changed_only=True),
+    opt_in=True,
+    app_permission="Files.Read.All",  # driveitem-list-permissions.md
+    delegated_permission="Files.Read",
+)
+
 # -- Teams: chats ----------------------------------------------------------------------------------
 
 CHATS = StreamSpec(
@@ -306,8 +322,8 @@ CHANNEL_MESSAGES = StreamSpec(
 )
 
 PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, CATEGORIES, EVENTS, CALENDARS, CALENDAR_GROUPS, CALENDAR_PERMISSIONS,
-             DRIVES, DRIVE_ITEMS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS,
-             CHANNEL_MESSAGES))
+             DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS,
+             CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
 # -- delegated: the same tables, read as each signed-in person -------------------------------------

@@ -34,13 +34,14 @@ from pipelines.sync.writer import BatchWriter
 from warehouse import StreamState, Warehouse
 
 ALL_TABLES = PLAN.tables
+DEFAULT_TABLES = PLAN.default_tables  # all but the opt-in ones
 
 log = logging.getLogger("graphsync.sync")
 
 
 @dataclass
 class SyncOptions:
-    tables: tuple[str, ...] = ALL_TABLES
+    tables: tuple[str, ...] = DEFAULT_TABLES
     users: tuple[str, ...] = ()  # ids or UPNs; empty: every live user in the warehouse (delegated: every account)
     full: bool = False
     if_running: str = "wait"  # another sync of the warehouse is running: "wait" for it, or "skip"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from connectors.simulator.server import Simulator
-from pipelines.sync.tenant import ALL_TABLES
+from pipelines.sync.tenant import DEFAULT_TABLES
 from tests.integration.helpers import assert_exact
 from tests.integration.test_cli import _env, _run
 from warehouse import Warehouse
@@ -16,7 +16,7 @@ def test_every_table_is_readable_with_every_permission(sim: Simulator, tmp_path:
     run = _run(["check", "--json"], _env(sim, tmp_path / "wh.duckdb"), tmp_path)
     assert run.returncode == 0, run.stderr
     states = {r["table"]: r["state"] for r in json.loads(run.stdout)}
-    assert states == dict.fromkeys(ALL_TABLES, "readable")
+    assert states == dict.fromkeys(DEFAULT_TABLES, "readable")
     assert not (tmp_path / "wh.duckdb").exists(), "check reads Graph only"
 
 
@@ -45,7 +45,7 @@ def test_withheld_permissions_are_named(sim: Simulator, tmp_path: Path) -> None:
     states = {r["table"]: r["state"] for r in json.loads(run.stdout)}
     assert states["chat_messages"] == "missing Chat.Read.All"
     assert states["drives"] == "missing Files.Read.All" and states["drive_items"] == "not reachable"
-    assert {t for t, s in states.items() if s == "readable"} == set(ALL_TABLES) - {"chat_messages", "drives",
+    assert {t for t, s in states.items() if s == "readable"} == set(DEFAULT_TABLES) - {"chat_messages", "drives",
                                                                                    "drive_items"}
 
 
