@@ -132,7 +132,8 @@ class Context:
         env = child_env({**sim.env, "GRAPHSYNC_DB": str(db)})
         mark = sim.journal_mark()
         # The same collections the baselines fetch (users, folders, messages), nothing more.
-        run = run_child([sys.executable, "-m", "pipelines.cli", "sync", "--quiet",
+        # Not --quiet: the summary (stdout) is what is parsed; progress goes to stderr.
+        run = run_child([sys.executable, "-m", "pipelines.cli", "sync",
                          "--only", "users,mail_folders,messages"], env, REPO)
         http, calls = request_counts(sim, mark)
         seconds, items = parse_summary(run.stdout)

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only these mailboxes (delegated: these signed-in accounts); repeat or separate by commas")
     sync.add_argument("--full", action="store_true", help="drop saved delta state first and enumerate everything")
     sync.add_argument("--db", help="DuckDB warehouse file (default: $GRAPHSYNC_DB or ./graphsync.duckdb)")
-    sync.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    sync.add_argument("--quiet", action="store_true",
+                      help="no progress, and no summary unless something could not be read")
     sync.add_argument("--if-running", choices=["wait", "skip"], default="wait",
                       help="when another sync of this warehouse is running: wait for it (default), or skip")
     sync.add_argument("--page-size", type=_bounded(int, 1, 1000), metavar="N",
@@ -284,7 +285,7 @@ def run_sync(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.close()
-    if not args.quiet:
+    if not args.quiet or report.failed:  # a run that failed in part shows what it stored, quiet or not
         print_summary(report)
     return _exit_code(report)
 
