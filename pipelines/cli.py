@@ -84,7 +84,8 @@ def _first_cause(exc: BaseException) -> BaseException:
     current = exc
     while id(current) not in seen:
         seen.add(id(current))
-        below = current.__cause__ or current.__context__
+        # `raise ... from None` means its author already said it all: stop there.
+        below = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
         if below is None:
             break
         current = below

@@ -23,6 +23,7 @@ from models.registry import GRAPH, ColumnSpec, TableSpec
 from warehouse import ownership
 from warehouse.migrations import SCHEMA_VERSION, migrate
 from warehouse.sql import backfill_statement, ident
+from warehouse.views import create_views
 
 SYNC_RUN_ID_SEQUENCE = "_sync_runs_id_seq"
 # Numbers every apply (commit) of the warehouse; rows carry the number of the commit that wrote them.
@@ -101,13 +102,15 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, path: Path, kind: str =
     First the file is examined, reading only: another program's database, or one a newer graphsync
     made, is refused before anything is written (warehouse.ownership). A new warehouse is created
     and marked (as ``kind``) in one transaction; one made before the marker is marked at version 0;
-    an older one is migrated; then every table, sequence and column the models declare is added.
+    an older one is migrated; then every table, sequence and column the models declare is added, and
+    the analytics views (warehouse.views) are created or replaced.
     """
     examined = ownership.examine(connection, path, SCHEMA_VERSION)
     if examined.new:
         with _transaction(connection):
             for statement in _CREATE_STATEMENTS:
                 connection.execute(statement)
+            create_views(connection)
             ownership.write_marker(connection, SCHEMA_VERSION, kind, adopted=False)
         return
     if examined.adopt:
@@ -123,6 +126,7 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, path: Path, kind: str =
         for spec in TABLES.values():
             if spec.name in existing:  # just created tables are complete
                 _add_missing_columns(connection, spec, existing[spec.name])
+        create_views(connection)  # after the columns they read; a newer graphsync's views replace older ones
 
 
 @contextmanager

@@ -59,7 +59,7 @@ def test_a_full_disk_is_named_even_when_the_rollback_after_it_fails() -> None:
         try:
             raise duckdb.IOException("Could not write file \"wh.duckdb.wal\": No space left on device")
         except duckdb.IOException:
-            raise duckdb.TransactionException("TransactionContext Error: cannot rollback") from None
+            raise duckdb.TransactionException("TransactionContext Error: cannot rollback")  # noqa: B904
     except duckdb.Error as exc:
         assert "No space left on device" in one_line(exc)
     try:
