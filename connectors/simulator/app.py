@@ -70,7 +70,7 @@ class Journal:
     def record(self, req: Request, status: int, mailbox: str | None, in_batch: bool, raw_query: str) -> None:
         self.seq += 1
         kept = {k: v for k, v in req.headers.items() if k in ("prefer", "if-match", "client-request-id",
-                                                              "content-type", "consistencylevel")}
+                                                              "content-type", "consistencylevel", "content-range")}
         self.entries.append(JournalEntry(self.seq, time.time(), req.method, req.path, raw_query, status, mailbox,
                                          kept, in_batch))
         while len(self.entries) > self.limit:
@@ -152,11 +152,32 @@ class GraphApp:
                 return self.control.http(method, path[len(CONTROL_ROOT):], raw_query, body)
             if path.startswith("/_download/"):
                 return self.tenant.areas["drive"].download(path.removeprefix("/_download/"))
+            if path.startswith("/_upload/attachments/"):
+                return self._upload(method, path, raw_query, headers, body, origin)
             return self._entra(method, path, headers, body, origin)
         except TenantNotFound as exc:
             return exc.response
         except ApiError as exc:
             return error_response(exc, str(uuid.uuid4()), headers.get("client-request-id"))
+
+    def _upload(self, method: str, path: str, raw_query: str, headers: dict[str, str], body: bytes,
+                origin: str) -> Response:
+        """A PUT or DELETE on an attachment upload session's pre-authenticated uploadUrl: no bearer token
+        (outlook-large-attachments.md). Journaled like Graph requests, and fault rules apply, so tests can
+        check the ranges a client sent and break an upload midway."""
+        req = Request(method, path, dict(parse_qsl(raw_query, keep_blank_values=True)), headers, body,
+                      origin + API_ROOT)
+        rule = self.faults.injected(method, path, None)
+        if rule is not None:
+            response = self._fault_response(rule, req)
+        else:
+            try:
+                response = self.tenant.areas["attachments"].upload(method, path, req.query, headers, body, origin)
+            except ApiError as exc:
+                response = error_response(exc, req.request_id, req.client_request_id)
+        self.journal.record(req, response.status, None, False, raw_query)
+        response.headers.setdefault("request-id", req.request_id)
+        return response
 
     def _entra(self, method: str, path: str, headers: dict[str, str], body: bytes, origin: str) -> Response:
         parts = path.strip("/").split("/")

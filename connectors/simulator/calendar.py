@@ -1,6 +1,6 @@
 """Outlook calendar: calendars, calendar groups, calendar permissions, events (CRUD, recurring series
-with occurrences and exceptions, attachments), calendarView with its delta, getSchedule and
-findMeetingTimes.
+with occurrences and exceptions; their attachments are in attachments.py and attachment_routes.py),
+calendarView with its delta, getSchedule and findMeetingTimes.
 
 Events live per calendar in a `Collection` whose base is generated lazily from the tenant seed, like
 messages do. A recurring series is stored once, as its series master; occurrences are computed on
@@ -9,8 +9,9 @@ master's key and the occurrence's original start date, so any occurrence can be 
 alone. Editing or cancelling one occurrence stores an override on the master and records an update of
 the master, so delta re-expands the series and reports what changed.
 
-Times are stored and returned in UTC (Graph's default without `Prefer: outlook.timezone`); request
-bodies may name other time zones (IANA or common Windows names), which are converted on the way in.
+Times are stored in UTC and returned in UTC unless the request has `Prefer: outlook.timezone`
+(calendar_tz.py); request bodies may name other time zones (IANA or Windows names), which are converted on
+the way in. Event addresses through a calendar or calendar group are in calendar_paths.py.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.simulator import content, ids
+from connectors.simulator.attachments import attachments_of, stored_attachments
+from connectors.simulator.calendar_tz import prefer_timezone
+from connectors.simulator.calendar_tz import zone as tz_zone
 from connectors.simulator.delta import DeltaSource, serve_page, sync_state_not_found
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response, not_found
+from connectors.simulator.places import ROOMS
 from connectors.simulator.store import Collapsed, Collection, Item
 from connectors.simulator.tenant import Tenant, check_if_match, now_iso, patch_item, public
 from connectors.simulator.views import outlook_limits, page_collection, page_items, select
@@ -58,7 +62,6 @@ DEFAULT_GROUP = "mycalendars"
 SHAREE_ROLES = ["none", "freeBusyRead", "limitedRead", "read", "write"]
 DELEGATE_ROLES = [*SHAREE_ROLES, "delegateWithoutPrivateEventAccess", "delegateWithPrivateEventAccess"]
 MY_ORGANIZATION_ID = base64.b64encode(b"Default").decode()  # the id Outlook gives the "My Organization" sharee
-ROOMS = ["Adams", "Baker", "Crystal", "Dogwood", "Elm", "Fir", "Gardenia", "Hawthorn"]
 EVENT_SUBJECTS = ["Quarterly planning", "Customer call: Fabrikam", "Design review: {project}", "Interview loop",
                   "Budget review Q{q}", "Lunch & learn: {project}", "Sprint retrospective", "Vendor demo",
                   "Offsite prep", "Architecture board", "Hiring sync", "Release {q}.{n} go/no-go"]
@@ -96,24 +99,7 @@ def seeded_event_count(scale_events: int, calendar_key: str) -> int:
 
 
 # -- time ------------------------------------------------------------------------------------------
-# Windows zone names Graph clients commonly send, to their IANA equivalents.
-_WINDOWS_ZONES = {
-    "Pacific Standard Time": "America/Los_Angeles", "Mountain Standard Time": "America/Denver",
-    "Central Standard Time": "America/Chicago", "Eastern Standard Time": "America/New_York",
-    "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris", "India Standard Time": "Asia/Kolkata",
-    "Singapore Standard Time": "Asia/Singapore", "Tokyo Standard Time": "Asia/Tokyo",
-    "AUS Eastern Standard Time": "Australia/Sydney", "Coordinated Universal Time": "UTC",
-}
-
-
-def _zone(name: str) -> Any:
-    if not name or name.upper() in ("UTC", "Z", "GMT"):
-        return UTC
-    try:
-        return ZoneInfo(_WINDOWS_ZONES.get(name, name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise bad_request(f"Time zone '{name}' is not supported.", "ErrorTimeZone") from None
+# Zone names (Windows and IANA) and Prefer: outlook.timezone live in calendar_tz.py.
 
 
 def parse_instant(raw: Any, zone: str = "UTC") -> datetime:
@@ -125,7 +111,7 @@ def parse_instant(raw: Any, zone: str = "UTC") -> datetime:
     except ValueError:
         raise bad_request(f"Invalid date/time value '{raw}'.", "ErrorInvalidParameter") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_zone(zone))
+        value = value.replace(tzinfo=tz_zone(zone))
     return value.astimezone(UTC)
 
 
@@ -366,20 +352,6 @@ def _seeded_recurrence(start: datetime, index: int) -> dict:
         rng["endDate"] = (start.date() + timedelta(weeks=12)).isoformat()
     return {"pattern": {"type": "weekly", "interval": 1, "month": 0, "dayOfMonth": 0, "daysOfWeek": [weekday],
                         "firstDayOfWeek": "sunday", "index": "first"}, "range": rng}
-
-
-def seeded_attachments(seed: int, key: str, epoch: datetime) -> list[dict]:
-    """A small agenda file, the kind of attachment meeting invites carry."""
-    h = content.mix(seed, content.stable_hash(key), 7)
-    data = (f"Agenda for {key}\n" + "\n".join(content.PARAGRAPHS[:2 + h % 4]) + "\n").encode()
-    return [_file_attachment(ids.opaque("eventAttachment", key, 0), f"agenda-{h % 1000}.txt", "text/plain", data,
-                             content.iso(epoch - timedelta(days=h % 60)))]
-
-
-def _file_attachment(attachment_id: str, name: str, content_type: str, data: bytes, modified: str) -> dict:
-    return {"@odata.type": "#microsoft.graph.fileAttachment", "id": attachment_id, "lastModifiedDateTime": modified,
-            "name": name, "contentType": content_type, "size": len(data), "isInline": False, "contentId": None,
-            "contentLocation": None, "contentBytes": base64.b64encode(data).decode()}
 
 
 # -- per-user state --------------------------------------------------------------------------------
@@ -673,22 +645,17 @@ class UserCalendar:
         self.events[ref.calendar_id].remove(ref.key, "deleted")
 
     def attachments(self, ref: EventRef) -> list[dict]:
-        found = ref.item.get("_attachments")
-        if found is None:
-            seeded = ref.item.get("hasAttachments")
-            found = seeded_attachments(self.tenant.seed, ref.key, self.tenant.epoch) if seeded else []
-        return found
+        """The event's attachments; an occurrence shows its series master's (attachments.py)."""
+        return attachments_of(self.tenant, "event", ref.key, ref.item)
 
-    def add_attachment(self, ref: EventRef, body: dict) -> dict:
+    def set_attachments(self, ref: EventRef, attachments: list[dict]) -> Item:
+        """Replace the event's attachments; adding one is a change of the event (changeKey, delta)."""
         if ref.occurrence is not None:
             raise bad_request("Attachments can be added to the series master or single events only.",
                               "ErrorInvalidRequest")
-        attachment = _attachment_from_body(body, ids.opaque("eventAttachment", ref.key, self.tenant.new_key("a")))
-        existing = [*self.attachments(ref), attachment]
         self._remember(ref.key, ref.item)
-        patch_item(self.tenant, self.events[ref.calendar_id], ref.key, ref.item,
-                   {"_attachments": existing, "hasAttachments": True})
-        return attachment
+        return patch_item(self.tenant, self.events[ref.calendar_id], ref.key, ref.item,
+                          {"_attachments": attachments, "hasAttachments": bool(attachments)})
 
     # -- free/busy -------------------------------------------------------------------------------
     def busy_items(self, start: datetime, end: datetime) -> list[dict]:
@@ -730,21 +697,6 @@ def _attendee(raw: Any) -> dict:
         raise bad_request("Each attendee needs an emailAddress.", "ErrorInvalidRequest")
     return {"type": raw.get("type") or "required", "status": raw.get("status") or {"response": "none", "time": NEVER},
             "emailAddress": raw["emailAddress"]}
-
-
-def _attachment_from_body(body: Any, attachment_id: str) -> dict:
-    if not isinstance(body, dict) or not body.get("name"):
-        raise bad_request("The attachment name is required.", "ErrorInvalidRequest")
-    kind = body.get("@odata.type", "")
-    if kind.lstrip("#") != "microsoft.graph.fileAttachment":
-        raise bad_request("Only fileAttachment is supported here.", "ErrorInvalidRequest")
-    try:
-        data = base64.b64decode(str(body.get("contentBytes") or ""), validate=True)
-    except ValueError:
-        raise bad_request("contentBytes is not valid base64.", "ErrorInvalidRequest") from None
-    return _file_attachment(attachment_id, str(body["name"]), str(body.get("contentType") or
-                                                                 "application/octet-stream"), data, now_iso()) | {
-        "isInline": bool(body.get("isInline", False))}
 
 
 def _calendar_item(key: str, name: str, color: str, hex_color: str, is_default: bool, owner: content.Person,
@@ -835,41 +787,40 @@ class CalendarArea:
 
     def register(self, r: Router) -> None:
         u = "/users/{user}"
+        tz = prefer_timezone  # event reads honour Prefer: outlook.timezone (calendar_tz.py)
         r.add("GET", f"{u}/calendar", self.get_default_calendar)
         r.add("PATCH", f"{u}/calendar", self.update_default_calendar)
-        r.add("GET", f"{u}/calendar/events", self.list_default_calendar_events)
+        r.add("GET", f"{u}/calendar/events", tz(self.list_default_calendar_events))
         r.add("POST", f"{u}/calendar/events", self.create_default_calendar_event)
         r.add("GET", f"{u}/calendar/calendarPermissions", self.list_permissions)
         r.add("POST", f"{u}/calendar/calendarPermissions", self.create_permission)
         r.add("GET", f"{u}/calendar/calendarPermissions/{{permission}}", self.get_permission)
         r.add("PATCH", f"{u}/calendar/calendarPermissions/{{permission}}", self.update_permission)
         r.add("DELETE", f"{u}/calendar/calendarPermissions/{{permission}}", self.delete_permission)
-        r.add("POST", f"{u}/calendar/getSchedule", self.get_schedule)
+        r.add("POST", f"{u}/calendar/getSchedule", tz(self.get_schedule))
         r.add("GET", f"{u}/calendars", self.list_calendars)
         r.add("POST", f"{u}/calendars", self.create_calendar)
         r.add("GET", f"{u}/calendars/{{calendar}}", self.get_calendar)
         r.add("PATCH", f"{u}/calendars/{{calendar}}", self.update_calendar)
         r.add("DELETE", f"{u}/calendars/{{calendar}}", self.delete_calendar)
-        r.add("GET", f"{u}/calendars/{{calendar}}/events", self.list_calendar_events)
+        r.add("GET", f"{u}/calendars/{{calendar}}/events", tz(self.list_calendar_events))
         r.add("POST", f"{u}/calendars/{{calendar}}/events", self.create_calendar_event)
         r.add("GET", f"{u}/calendars/{{calendar}}/calendarPermissions", self.list_permissions)
         r.add("POST", f"{u}/calendars/{{calendar}}/calendarPermissions", self.create_permission)
-        r.add("GET", f"{u}/calendars/{{calendar}}/calendarView", self.calendar_view)
+        r.add("GET", f"{u}/calendars/{{calendar}}/calendarView", tz(self.calendar_view))
         r.add("GET", f"{u}/calendarGroups", self.list_groups)
         r.add("POST", f"{u}/calendarGroups", self.create_group)
         r.add("GET", f"{u}/calendarGroups/{{group}}/calendars", self.list_group_calendars)
         r.add("POST", f"{u}/calendarGroups/{{group}}/calendars", self.create_group_calendar)
-        r.add("GET", f"{u}/events", self.list_default_calendar_events)
+        r.add("GET", f"{u}/events", tz(self.list_default_calendar_events))
         r.add("POST", f"{u}/events", self.create_default_calendar_event)
-        r.add("GET", f"{u}/events/{{event}}", self.get_event)
+        r.add("GET", f"{u}/events/{{event}}", tz(self.get_event))
         r.add("PATCH", f"{u}/events/{{event}}", self.update_event)
         r.add("DELETE", f"{u}/events/{{event}}", self.delete_event)
-        r.add("GET", f"{u}/events/{{event}}/instances", self.list_instances)
-        r.add("GET", f"{u}/events/{{event}}/attachments", self.list_attachments)
-        r.add("POST", f"{u}/events/{{event}}/attachments", self.add_attachment)
-        r.add("GET", f"{u}/calendarView", self.calendar_view)
-        r.add("GET", f"{u}/calendarView/delta", self.calendar_view_delta)
-        r.add("POST", f"{u}/findMeetingTimes", self.find_meeting_times)
+        r.add("GET", f"{u}/events/{{event}}/instances", tz(self.list_instances))
+        r.add("GET", f"{u}/calendarView", tz(self.calendar_view))
+        r.add("GET", f"{u}/calendarView/delta", tz(self.calendar_view_delta))
+        r.add("POST", f"{u}/findMeetingTimes", tz(self.find_meeting_times))
 
     def state(self, req: Request) -> UserCalendar:
         return user_calendar(self.tenant, req.params["user"])
@@ -1028,13 +979,11 @@ class CalendarArea:
             if required not in fields:
                 raise bad_request(f"The event property '{required}' is required.", "ErrorInvalidRequest")
         attachments = body.get("attachments") or []
+        stored_attachments(attachments, "eventAttachment", "check")  # a bad attachment creates no event
         key, item, created = state.create_event(calendar_id, fields)
-        if created and attachments:
-            ref = EventRef(key, calendar_id, item)
-            for attachment in attachments:
-                state.add_attachment(ref, attachment)
-                ref = EventRef(key, calendar_id, state.stored(key)[1])
-            item = ref.item
+        if created and attachments:  # event-post-attachments.md rules hold for attachments sent inline too
+            parsed = stored_attachments(attachments, "eventAttachment", key, self.tenant.new_key)
+            item = state.set_attachments(EventRef(key, calendar_id, item), parsed)
         return json_response(state.render_event(key, item, req.immutable_ids), 201)
 
     def get_event(self, req: Request) -> Response:
@@ -1069,14 +1018,6 @@ class CalendarArea:
         else:
             found = state.in_window(ref.key, ref.item, start, end, req.immutable_ids)
         return page_items(req, sorted(found, key=lambda o: o["start"]["dateTime"]), outlook_limits())
-
-    def list_attachments(self, req: Request) -> Response:
-        state = self.state(req)
-        return page_items(req, state.attachments(state.find(req.params["event"])), outlook_limits())
-
-    def add_attachment(self, req: Request) -> Response:
-        state = self.state(req)
-        return json_response(state.add_attachment(state.find(req.params["event"]), _object_body(req)), 201)
 
     # -- calendar view and its delta -------------------------------------------------------------
     def calendar_view(self, req: Request) -> Response:

@@ -251,24 +251,3 @@ def message_object(seed: int, owner: Person, folder_key: str, index: int, user_c
         "replyTo": [],
         "flag": {"flagStatus": "flagged" if h % 23 == 0 else "notFlagged"},
     }
-
-
-def attachment_objects(seed: int, key: str, epoch: datetime, count: int = 1) -> list[dict]:
-    out = []
-    for k in range(count):
-        h = mix(seed, stable_hash(key), k)
-        size = 2_000 + h % 30_000
-        content = (f"%PDF-1.4 simulated attachment {key} #{k}\n".encode() * (size // 40 + 1))[:size]
-        out.append({
-            "@odata.type": "#microsoft.graph.fileAttachment",
-            "id": ids.opaque("att", key, k),
-            "lastModifiedDateTime": iso(epoch - timedelta(days=h % 300)),
-            "name": f"report-{h % 1000}.pdf",
-            "contentType": "application/pdf",
-            "size": size,
-            "isInline": False,
-            "contentId": None,
-            "contentLocation": None,
-            "contentBytes": base64.b64encode(content).decode(),
-        })
-    return out

@@ -7,15 +7,14 @@ from datetime import timedelta
 from connectors.simulator import content
 from connectors.simulator.delta import DeltaSource, serve_page
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response
+from connectors.simulator.places import ROOM_LISTS, ROOMS
 from connectors.simulator.store import Collapsed, Item
 from connectors.simulator.tenant import Tenant, public
 from connectors.simulator.user_rules import check_password, check_upn, validate_new_user
 from connectors.simulator.views import directory_limits, page_collection, page_items, select
 
-ROOM_LISTS = [("Building 1 Rooms", "bldg1rooms"), ("Building 2 Rooms", "bldg2rooms")]
-ROOMS = ["Adams", "Baker", "Crystal", "Dogwood", "Elm", "Fir", "Gardenia", "Hawthorn"]
 
-
+# findRooms/findRoomLists are beta-only (user-findrooms.md); v1.0 is /places (places.py), from the same seed.
 def room_lists() -> list[dict]:
     return [{"name": name, "address": f"{alias}@{content.DOMAIN}"} for name, alias in ROOM_LISTS]
 

@@ -1,5 +1,6 @@
 """OneDrive for Business: one drive per user, driveItems (folders and files), content download and
-upload, sharing links, recent / sharedWithMe / search, and drive delta.
+upload, sharing links and drive delta. Search, item permissions, delta through an item and the
+deprecated recent / sharedWithMe views are in drive_views.py.
 
 Each drive keeps all its items in ONE collection (the root, nested folders and files), so a single
 change log feeds `root/delta`. Seeded items are pure functions of their slot and file bytes are
@@ -598,7 +599,6 @@ class DriveArea:
             r.add("GET", f"{p}/root/children", self.list_children)
             r.add("POST", f"{p}/root/children", self.create_child)
             r.add("GET", f"{p}/root/delta", self.delta)
-            r.add("GET", f"{p}/root/search", self.search)
             r.add("PUT", f"{p}/root:/{{filename}}/content", self.upload_by_path)
             r.add("GET", f"{p}/items/{{item}}", self.get_item)
             r.add("PATCH", f"{p}/items/{{item}}", self.update_item)
@@ -609,9 +609,6 @@ class DriveArea:
             r.add("PUT", f"{p}/items/{{item}}/content", self.upload)
             r.add("PUT", f"{p}/items/{{item}}/{{filename}}/content", self.upload_by_path)
             r.add("POST", f"{p}/items/{{item}}/createLink", self.create_link)
-            r.add("GET", f"{p}/items/{{item}}/permissions", self.list_permissions)
-            r.add("GET", f"{p}/recent", self.recent)
-            r.add("GET", f"{p}/sharedWithMe", self.shared_with_me)
 
     # -- lookup ----------------------------------------------------------------------------------------
     def drive_of(self, user_id: str) -> Drive:
@@ -787,51 +784,6 @@ class DriveArea:
                               "invalidRequest")
         perm, created = drive.create_link(key, link_type, scope)
         return json_response(perm, 201 if created else 200)
-
-    def list_permissions(self, req: Request) -> Response:
-        drive = self.drive(req)
-        key, _ = drive.find(self._item_param(req))
-        return page_list(req, drive.permissions(key), LIST_LIMITS)
-
-    # -- views over the drive ----------------------------------------------------------------------------
-    def recent(self, req: Request) -> Response:
-        """Files the user worked on lately: their own and those shared with them (with remoteItem)."""
-        drive = self.drive(req)
-        own = [self.render(req, drive, k, v) for k, v in drive.live_items() if "file" in v]
-        everything = own + self._shared_items(req, drive)
-        everything.sort(key=lambda o: o.get("lastModifiedDateTime") or "", reverse=True)
-        return page_list(req, everything[:50], LIST_LIMITS)
-
-    def shared_with_me(self, req: Request) -> Response:
-        return page_list(req, self._shared_items(req, self.drive(req)), LIST_LIMITS)
-
-    def _shared_items(self, req: Request, drive: Drive) -> list[dict]:
-        """What colleagues put in their Shared folder, as drive-sharedwithme.md returns it: a stub whose
-        remoteItem points at the item in the owner's drive."""
-        out = []
-        for owner_index in sharing_owners(self.tenant, drive.user_index):
-            owner_drive = self.drive_of(person(self.tenant.seed, owner_index).id)
-            shared_id = owner_drive.slot_id(SHARED_SLOT)
-            for key, item in owner_drive.children(shared_id):
-                remote = owner_drive.render(key, item, self.origin(req))
-                remote.pop("@microsoft.graph.downloadUrl", None)
-                remote["parentReference"] = {"driveId": owner_drive.id, "driveType": DRIVE_TYPE}
-                remote["shared"] = {"owner": identity(owner_drive.owner), "sharedDateTime": remote["createdDateTime"]}
-                stub = {k: remote[k] for k in ("id", "name", "size", "webUrl", "createdDateTime",
-                                               "lastModifiedDateTime", "file", "folder") if k in remote}
-                stub["remoteItem"] = remote
-                out.append(stub)
-        return out
-
-    def search(self, req: Request) -> Response:
-        drive = self.drive(req)
-        q = req.params.get("q") if "q" in req.params else req.query.get("q")
-        if q is None:
-            raise bad_request("The q parameter is required.", "invalidRequest")
-        needle = q.lower()
-        found = [self.render(req, drive, k, v) for k, v in drive.live_items()
-                 if k != drive.root_id and needle in v["name"].lower()]
-        return page_list(req, found, LIST_LIMITS, extra_query={"q": quote(q, safe="")})
 
     # -- delta -----------------------------------------------------------------------------------------
     def delta(self, req: Request) -> Response:

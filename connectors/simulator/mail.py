@@ -1,5 +1,5 @@
-"""Outlook mail: mail folders, messages (lists, delta per folder, CRUD and actions), attachments,
-master categories, and sendMail.
+"""Outlook mail: mail folders, messages (lists, delta per folder, CRUD and actions), master categories,
+and sendMail. Attachments are in attachments.py and attachment_routes.py.
 
 Message ids: each message has an internal key; the client sees `immutable_id(key)` when it sends
 `Prefer: IdType="ImmutableId"` and otherwise a REST id that changes on every move
@@ -13,6 +13,7 @@ import copy
 from dataclasses import dataclass, field
 
 from connectors.simulator import content, ids
+from connectors.simulator.attachments import attachments_of, stored_attachments
 from connectors.simulator.delta import DeltaSource, serve_page, sync_state_not_found
 from connectors.simulator.http import ApiError, Request, Response, Router, bad_request, json_response, not_found
 from connectors.simulator.store import Collapsed, Collection, Item
@@ -126,6 +127,9 @@ class Mailbox:
         }
         item["bodyPreview"] = str(item.get("body", {}).get("content", ""))[:255]
         item["parentFolderId"] = folder_id
+        if "_attachments" in item:
+            item["_attachments"] = stored_attachments(item["_attachments"], "att", key)
+            item["hasAttachments"] = bool(item["_attachments"])
         self.tenant.stamp(item, key)
         self.messages[folder_id].put_new(key, item)
         self.location[key] = folder_id
@@ -191,6 +195,8 @@ class Mailbox:
             target = mailbox(self.tenant, user_id)
             fields = {k: v for k, v in message.items() if not k.startswith("_") and k not in (
                 "parentFolderId", "isDraft", "isRead", "@odata.etag", "changeKey")}
+            if message.get("_attachments") is not None:  # the recipient's copy carries the attachments
+                fields["_attachments"] = message["_attachments"]
             fields.update({"from": sender.recipient(), "sender": sender.recipient(), "isRead": False})
             target.create_message(target.folder_id("inbox"), fields, draft=False)
 
@@ -262,7 +268,6 @@ class MailArea:
         r.add("GET", f"{u}/messages/{{message}}", self.get_message)
         r.add("PATCH", f"{u}/messages/{{message}}", self.update_message)
         r.add("DELETE", f"{u}/messages/{{message}}", self.delete_message)
-        r.add("GET", f"{u}/messages/{{message}}/attachments", self.list_attachments)
         for action in ("send", "forward", "reply", "replyAll"):
             r.add("POST", f"{u}/messages/{{message}}/{action}", self.send_action(action))
         for action in ("createForward", "createReply", "createReplyAll"):
@@ -398,6 +403,8 @@ class MailArea:
                 raise ApiError(400, "ErrorInvalidPropertyUpdateSentMessage",
                                "Update operation is not supported for this property on a sent message: "
                                + ", ".join(sorted(locked)))
+        if "_attachments" in fields:  # attachments sent in a PATCH body are parsed like POSTed ones
+            fields["_attachments"] = stored_attachments(fields["_attachments"], "att", key, self.tenant.new_key)
         updated = box.update_message(key, fields)
         return json_response(box.render_message(key, updated, req.immutable_ids))
 
@@ -407,15 +414,6 @@ class MailArea:
         check_if_match(req.headers, item)
         box.delete_message(key)
         return Response(204)
-
-    def list_attachments(self, req: Request) -> Response:
-        box = self.box(req)
-        key, _, item = box.find(req.params["message"])
-        found = item.get("_attachments")
-        if found is None:
-            seeded = item.get("hasAttachments")
-            found = content.attachment_objects(self.tenant.seed, key, self.tenant.epoch) if seeded else []
-        return page_items(req, found, outlook_limits())
 
     def move_message(self, req: Request) -> Response:
         box = self.box(req)
@@ -428,11 +426,12 @@ class MailArea:
 
     def copy_message(self, req: Request) -> Response:
         box = self.box(req)
-        _, _, item = box.find(req.params["message"])
+        original, _, item = box.find(req.params["message"])
         dest = req.action_params().get("destinationId")
         if not dest:
             raise bad_request("destinationId is required.", "ErrorInvalidRequest")
-        key, copied = box.create_message(box.folder_id(dest), public(item), draft=bool(item.get("isDraft")))
+        fields = {**public(item), "_attachments": attachments_of(self.tenant, "message", original, item)}
+        key, copied = box.create_message(box.folder_id(dest), fields, draft=bool(item.get("isDraft")))
         return json_response(box.render_message(key, copied, req.immutable_ids), 201)
 
     def send_action(self, action: str):

@@ -67,6 +67,8 @@ _CAL_WRITE = Need(OUTLOOK, ("Calendars.ReadWrite",), ("Calendars.ReadWrite",), "
 _MEETING_TIMES = Need(OUTLOOK, ("Calendars.Read.Shared", "Calendars.ReadWrite.Shared"),
                       ("Calendars.Read", "Calendars.ReadWrite"), "user-findmeetingtimes.md")
 _ROOMS = Need(OUTLOOK, ("User.ReadBasic.All", "User.Read.All"), ("Place.Read.All",), "user-findrooms.md")
+_PLACES = Need(OUTLOOK, ("Place.Read.All",), ("Place.Read.All",), "place-list.md")
+_PLACES_WRITE = Need(OUTLOOK, ("Place.ReadWrite.All",), ("Place.ReadWrite.All",), "place-update.md")
 
 _USERS_LIST = Need(DIRECTORY, ("User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
                                "Directory.ReadWrite.All"),
@@ -87,9 +89,12 @@ _FILES_READ = Need(ONEDRIVE, ("Files.Read", "Files.ReadWrite", "Files.Read.All",
                               "Sites.Read.All", "Sites.ReadWrite.All"),
                    ("Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"),
                    "driveitem-list-children.md")
-# Documented app-only: "Not supported"; accepted here (Files.Read.All) as the simulator serves it.
+# Documented app-only: "Not supported". Accepted here (Files.Read.All) so the handler answers what Graph
+# was observed to answer app-only callers: 200 with an empty value (drive_views.py).
 _SHARED = Need(ONEDRIVE, ("Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"),
                _FILES_READ.application, "drive-sharedwithme.md")
+_RECENT = Need(ONEDRIVE, ("Files.Read", "Files.Read.All", "Files.ReadWrite", "Files.ReadWrite.All", "Sites.Read.All",
+                          "Sites.ReadWrite.All"), _FILES_READ.application, "drive-recent.md")
 _FILES_WRITE = Need(ONEDRIVE, ("Files.ReadWrite", "Files.ReadWrite.All", "Sites.ReadWrite.All"),
                     ("Files.ReadWrite.All", "Sites.ReadWrite.All"), "driveitem-put-content.md")
 
@@ -161,7 +166,8 @@ def _r(methods: frozenset[str], glob: str, need: Need) -> Rule:
 U = "users/{user}"
 RULES: tuple[Rule, ...] = (
     # -- Outlook mail --------------------------------------------------------------------------------
-    _r(READ, f"{U}/messages/{{message}}/attachments", _MAIL_BODY),
+    # attachment-get.md / message-list-attachments.md: Mail.Read (not ReadBasic) for attachments and $value.
+    _r(READ, f"{U}/messages/{{message}}/attachments*", _MAIL_BODY),
     _r(READ, f"{U}/messages*", _MAIL_READ),
     _r(READ, f"{U}/mailfolders*", _MAIL_READ),
     _r(frozenset({"POST"}), f"{U}/messages/{{message}}/send", _MAIL_SEND),
@@ -174,12 +180,15 @@ RULES: tuple[Rule, ...] = (
     _r(READ, f"{U}/outlook/mastercategories*", _CATEGORIES_READ),
     _r(WRITE, f"{U}/outlook/mastercategories*", _CATEGORIES_WRITE),
     # -- Outlook calendar ----------------------------------------------------------------------------
-    _r(READ, f"{U}/events/{{event}}/attachments", _CAL_FULL),
+    # attachment-get.md: Calendars.Read, through every address of the event (`*` spans calendar paths).
+    _r(READ, f"{U}/*events/{{event}}/attachments*", _CAL_FULL),
     _r(READ, f"{U}/calendar/calendarpermissions*", _CAL_FULL),
     _r(READ, f"{U}/calendars/{{calendar}}/calendarpermissions*", _CAL_FULL),
     _r(frozenset({"POST"}), f"{U}/calendar/getschedule", _CAL_READ),
     _r(frozenset({"POST"}), f"{U}/findmeetingtimes", _MEETING_TIMES),
     _r(READ, f"{U}/findroom*", _ROOMS),
+    _r(READ, "places*", _PLACES),
+    _r(WRITE, "places*", _PLACES_WRITE),
     _r(READ, f"{U}/calendar*", _CAL_READ),
     _r(READ, f"{U}/events*", _CAL_READ),
     _r(WRITE, f"{U}/calendar*", _CAL_WRITE),
@@ -187,6 +196,8 @@ RULES: tuple[Rule, ...] = (
     # -- OneDrive ------------------------------------------------------------------------------------
     _r(READ, f"{U}/drive/sharedwithme", _SHARED),
     _r(READ, "drives/{drive}/sharedwithme", _SHARED),
+    _r(READ, f"{U}/drive/recent", _RECENT),
+    _r(READ, "drives/{drive}/recent", _RECENT),
     _r(READ, f"{U}/drive*", _FILES_READ),
     _r(READ, "drives*", _FILES_READ),
     _r(WRITE, f"{U}/drive*", _FILES_WRITE),

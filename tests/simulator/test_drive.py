@@ -1,6 +1,6 @@
 """OneDrive area of the simulator against the real HTTPS server: drive delta (paging, token=latest,
-deleted facet, ancestors, 410 + Location), content download/upload, If-Match, folders, sharing links,
-search, recent and sharedWithMe."""
+deleted facet, ancestors, 410 + Location), content download/upload, If-Match, folders and sharing
+links. Search, item delta, permissions, recent and sharedWithMe are in test_drive_views.py."""
 
 from __future__ import annotations
 
@@ -308,25 +308,6 @@ def test_create_link_and_permissions(sim: Simulator, graph: GraphTestClient) -> 
     perms = graph.get(f"{url}/permissions").json()["value"]
     assert {view.json()["id"], edit.json()["id"]} <= {p["id"] for p in perms}
     assert any(p["roles"] == ["owner"] for p in perms)
-
-
-def test_search_recent_and_shared_with_me(sim: Simulator, graph: GraphTestClient) -> None:
-    user = graph.first_user()
-    hits = graph.get(f"/users/{user}/drive/root/search(q='budget')").json()["value"]
-    assert hits and all("budget" in h["name"].lower() for h in hits)
-    assert graph.get(f"/users/{user}/drive/root/search(q='no-such-name')").json()["value"] == []
-
-    recent = graph.get(f"/users/{user}/drive/recent").json()["value"]
-    stamps = [r["lastModifiedDateTime"] for r in recent]
-    assert recent and stamps == sorted(stamps, reverse=True)
-
-    shared = graph.get(f"/users/{user}/drive/sharedWithMe").json()["value"]
-    own_drive = graph.get(f"/users/{user}/drive").json()["id"]
-    assert shared and all("remoteItem" in s for s in shared)
-    remote = shared[0]["remoteItem"]
-    assert remote["parentReference"]["driveId"] != own_drive
-    original = graph.get(f"/drives/{remote['parentReference']['driveId']}/items/{remote['id']}")
-    assert original.status_code == 200 and original.json()["name"] == shared[0]["name"]
 
 
 def test_wrong_method_and_folder_download_are_rejected(sim: Simulator, graph: GraphTestClient) -> None:

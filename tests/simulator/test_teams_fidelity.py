@@ -46,7 +46,7 @@ def test_unmodelled_paths_answer_501_and_unknown_segments_400(sim: Simulator, gr
     for method, path in [("GET", f"/teams/{team}/schedule"),
                          ("POST", f"/teams/{team}/channels/{quote(channel)}/messages/{post}/setReaction"),
                          ("GET", f"/users/{graph.first_user()}/chats/{quote(channel)}/pinnedMessages"),
-                         ("GET", "/chats/getAllMessages"), ("GET", "/places/microsoft.graph.room")]:
+                         ("GET", "/chats/getAllMessages"), ("GET", "/places/microsoft.graph.workspace")]:
         r = graph.request(method, path)
         assert r.status_code == 501, f"{method} {path}: {r.status_code}"
         error = r.json()["error"]
