@@ -58,10 +58,10 @@ COVERAGE: dict[str, Coverage] = {
     # -- Outlook: categories and rooms -------------------------------------------------------------
     "GET /me/outlook/masterCategories": Covered("categories"),
     "GET /me/outlook/masterCategories/{outlookCategory-id}": Covered("categories", _ONE),
-    "GET /me/findRooms": planned("rooms", "findRooms is beta only: v1.0 reads /places/microsoft.graph.room"),
-    "GET /me/findRooms(RoomList='{roomList-emailAddress}')": planned(
-        "rooms", "beta only: v1.0 reads the rooms of a list under /places/{list}/microsoft.graph.roomlist/rooms"),
-    "GET /me/findRoomLists": planned("room_lists", "beta only: v1.0 reads /places/microsoft.graph.roomlist"),
+    "GET /me/findRooms": Covered("rooms", "findRooms is beta only; v1.0 lists them at /places/microsoft.graph.room"),
+    "GET /me/findRooms(RoomList='{roomList-emailAddress}')": Covered(
+        "rooms", "beta only; v1.0 lists a list's rooms at /places/{list}/microsoft.graph.roomlist/rooms"),
+    "GET /me/findRoomLists": Covered("room_lists", "beta only; v1.0 lists them at /places/microsoft.graph.roomlist"),
     # -- Calendar: default calendar ----------------------------------------------------------------
     "GET /me/calendar": Covered("calendars", "the row with `is_default_calendar`"),
     "GET /me/calendar/events": Covered(

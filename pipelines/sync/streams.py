@@ -135,6 +135,29 @@ CATEGORIES = StreamSpec(
     delegated_permission="MailboxSettings.Read",
 )
 
+# Rooms and room lists are the tenant's (place-list.md: v1.0 reads them from /places; findRooms is
+# beta). A signed-in person sees the same lists, so delegated reads take the union of what each sees.
+ROOMS = StreamSpec(
+    name="rooms",
+    table="rooms",
+    group="calendar",
+    description="Every meeting room of the tenant, with its building, floor, capacity and devices (a snapshot).",
+    kind=Kind.SNAPSHOT,
+    path="/places/microsoft.graph.room",
+    polling=Polling.DAILY,
+    accounts=Accounts.UNION,
+    app_permission="Place.Read.All",  # place-list.md
+    delegated_permission="Place.Read.All",
+)
+
+ROOM_LISTS = replace(
+    ROOMS,
+    name="room_lists",
+    table="room_lists",
+    description="Every room list of the tenant (usually one per building), a snapshot.",
+    path="/places/microsoft.graph.roomlist",
+)
+
 # -- files -----------------------------------------------------------------------------------------
 
 DRIVES = StreamSpec(
@@ -322,8 +345,8 @@ CHANNEL_MESSAGES = StreamSpec(
 )
 
 PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, CATEGORIES, EVENTS, CALENDARS, CALENDAR_GROUPS, CALENDAR_PERMISSIONS,
-             DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS,
-             CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
+             ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
+             TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
 # -- delegated: the same tables, read as each signed-in person -------------------------------------

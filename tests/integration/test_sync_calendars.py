@@ -84,3 +84,21 @@ def test_calendar_groups_categories_and_calendar_permissions_are_exact(sim: Simu
     assert ("Quarter close" in {c[2] for c in second["categories"]}) and gone not in second["categories"]
     (tombstoned,) = Warehouse(db).query_rows("SELECT count(*) FROM categories WHERE _deleted_at IS NOT NULL")[0]
     assert tombstoned == 1
+
+
+def test_rooms_and_room_lists_come_from_places_and_stay_exact(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    graph = GraphTestClient(sim)
+    run_sync(sim, db, tables=("rooms", "room_lists"))
+    wh = Warehouse(db)
+
+    def tenant(kind: str) -> set[tuple[str, str]]:
+        return {(p["id"], p["emailAddress"]) for p in graph.follow(f"/places/microsoft.graph.{kind}")[0]}
+
+    rooms = set(wh.query_rows("SELECT id, email_address FROM rooms WHERE _deleted_at IS NULL"))
+    lists = set(wh.query_rows("SELECT id, email_address FROM room_lists WHERE _deleted_at IS NULL"))
+    assert rooms == tenant("room") and lists == tenant("roomlist") and rooms and lists
+    state = sim.control("places_state")
+    by_email = {r["emailAddress"]: r for r in state["rooms"]}
+    capacity = dict(wh.query_rows("SELECT email_address, capacity FROM rooms"))
+    assert capacity == {email: room.get("capacity") for email, room in by_email.items()}

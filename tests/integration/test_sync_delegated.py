@@ -29,6 +29,8 @@ VISIBLE = {
     "calendar_groups": "user_id IN ({people})",
     "calendar_permissions": "user_id IN ({people})",
     "categories": "user_id IN ({people})",
+    "rooms": "TRUE",  # the tenant's, seen by anyone
+    "room_lists": "TRUE",
     "drives": "owner_user_id IN ({people})",
     "drive_items": "drive_id IN (SELECT id FROM drives WHERE owner_user_id IN ({people}))",
     "drive_item_permissions": "drive_id IN (SELECT id FROM drives WHERE owner_user_id IN ({people}))",
