@@ -82,7 +82,7 @@ COVERAGE: dict[str, Coverage] = {
     "GET /me/events/{eventId}": Covered("events", "one item, if in the default calendar and the sync's window"),
     "GET /me/events/{eventId}/instances": Covered(
         "events", "occurrences are rows of their own (`series_master_id`), within the sync's window"),
-    "GET /me/events/{eventId}/attachments": planned("event_attachments"),
+    "GET /me/events/{eventId}/attachments": Covered("event_attachments", "metadata; events with attachments"),
     "GET /me/calendarView": Covered("events", "read through calendarView/delta over the sync's window"),
     # -- Users -------------------------------------------------------------------------------------
     "GET /users": Covered("users", "read through users/delta (delegated: each signed-in account's own profile)"),

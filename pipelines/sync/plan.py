@@ -72,6 +72,9 @@ class Parent:
     # The same child scope comes from several parent scopes (a chat is listed by each of its members):
     # the child waits for every parent scope and syncs each distinct scope once.
     shared: bool = False
+    # Only parent rows with this (boolean) column true give a scope (events with `has_attachments`);
+    # a row that turns false retires its child scope like a row that is gone.
+    only_if: str = ""
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,8 @@ class Plan:
         """The columns of a stream's rows that name scopes: its own scope's, its id, and those its
         children (of `among`, default all) take."""
         spec = self.streams[name]
-        taken = [column for child in self.children(name, among) for _, column in child.parent.fields]  # type: ignore[union-attr]
+        taken = [column for child in self.children(name, among)
+                 for column in (*(c for _, c in child.parent.fields), child.parent.only_if) if column]  # type: ignore[union-attr]
         return list(dict.fromkeys([*(column for column, _ in spec.rows_of_scope()), "id", *taken]))
 
     def selection(self, tables: Iterable[str]) -> list[str]:

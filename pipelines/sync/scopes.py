@@ -117,6 +117,8 @@ class ScopeBook:
         assert child.parent is not None
         found: dict[str, Scope] = {}
         for row in rows:
+            if child.parent.only_if and not row.get(child.parent.only_if):
+                continue
             values = {name: row.get(column) for name, column in child.parent.fields}
             if all(isinstance(v, str) and v for v in values.values()):
                 scope = {name: str(value) for name, value in values.items()}

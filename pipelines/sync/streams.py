@@ -135,6 +135,23 @@ CATEGORIES = StreamSpec(
     delegated_permission="MailboxSettings.Read",
 )
 
+EVENT_ATTACHMENTS = StreamSpec(
+    name="event_attachments",
+    table="event_attachments",
+    group="calendar",
+    description=("Attachment metadata of each event that has any (name, type, size; no content): read for "
+                 "new and changed events only, and retired with the event."),
+    kind=Kind.SNAPSHOT,
+    path="/users/{user_id}/events/{event_id}/attachments",
+    # contentBytes left out: metadata only (event-list-attachments.md; a 4 MB file would come inline).
+    query="$select=id,name,contentType,size,isInline,lastModifiedDateTime",
+    root=Root.MAILBOX,
+    parent=Parent("events", (("user_id", "user_id"), ("event_id", "id")), changed_only=True,
+                  only_if="has_attachments"),
+    app_permission="Calendars.Read",  # event-list-attachments.md
+    delegated_permission="Calendars.Read",
+)
+
 # Rooms and room lists are the tenant's (place-list.md: v1.0 reads them from /places; findRooms is
 # beta). A signed-in person sees the same lists, so delegated reads take the union of what each sees.
 ROOMS = StreamSpec(
@@ -344,9 +361,9 @@ CHANNEL_MESSAGES = StreamSpec(
     delegated_permission="ChannelMessage.Read.All",
 )
 
-PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, CATEGORIES, EVENTS, CALENDARS, CALENDAR_GROUPS, CALENDAR_PERMISSIONS,
-             ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES,
-             TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
+PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, CATEGORIES, EVENTS, EVENT_ATTACHMENTS, CALENDARS, CALENDAR_GROUPS,
+             CALENDAR_PERMISSIONS, ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS,
+             CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
 # -- delegated: the same tables, read as each signed-in person -------------------------------------

@@ -102,3 +102,40 @@ def test_rooms_and_room_lists_come_from_places_and_stay_exact(sim: Simulator, tm
     by_email = {r["emailAddress"]: r for r in state["rooms"]}
     capacity = dict(wh.query_rows("SELECT email_address, capacity FROM rooms"))
     assert capacity == {email: room.get("capacity") for email, room in by_email.items()}
+
+
+def test_event_attachments_metadata_for_events_that_have_them_exact_and_incremental(
+        sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    graph = GraphTestClient(sim)
+    tables = ("users", "events", "event_attachments")
+    run_sync(sim, db, tables=tables)
+    wh = Warehouse(db)
+    with_files = wh.query_rows("SELECT user_id, id FROM events WHERE _deleted_at IS NULL AND has_attachments")
+
+    def tenant() -> set[tuple[str, str, str, int]]:
+        rows = wh.query_rows("SELECT user_id, id FROM events WHERE _deleted_at IS NULL AND has_attachments")
+        return {(u, e, a["id"], a["size"]) for u, e in rows
+                for a in graph.follow(f"/users/{u}/events/{e}/attachments?$select=id,size")[0]}
+
+    def stored() -> set[tuple[str, str, str, int]]:
+        return set(wh.query_rows(
+            "SELECT user_id, event_id, id, size FROM event_attachments WHERE _deleted_at IS NULL"))
+
+    assert with_files and stored() == tenant()
+    large = sim.control("large_attachments")
+    assert any(a["kind"] == "event" and a["size"] > 4_000_000 for a in large)
+    assert max(size for *_, size in stored()) > 4_000_000, "the 4 MB file's metadata, not its bytes"
+    (raw,) = wh.query_rows("SELECT max(length(_raw::VARCHAR)) FROM event_attachments")[0]
+    assert raw < 10_000, "no content in the warehouse"
+
+    user, event = wh.query_rows("SELECT user_id, id FROM events WHERE _deleted_at IS NULL AND has_attachments "
+                                "AND type = 'singleInstance' ORDER BY id LIMIT 1")[0]
+    added = graph.post(f"/users/{user}/events/{event}/attachments", json={
+        "@odata.type": "#microsoft.graph.fileAttachment", "name": "agenda.txt", "contentBytes": "aGVsbG8="})
+    assert added.status_code == 201, added.text
+    mark = sim.control("journal_mark")
+    run_sync(sim, db, tables=tables[1:])
+    reads = [c for c in sim.control("journal", since=mark) if c["path"].endswith("/attachments")]
+    assert len(reads) <= 2, "only the changed event's attachments are read again"
+    assert stored() == tenant() and "agenda.txt" in {r[0] for r in wh.query_rows("SELECT name FROM event_attachments")}
