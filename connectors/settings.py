@@ -30,6 +30,9 @@ ENV_CA_BUNDLE = "GRAPH_CA_BUNDLE"
 ENV_DB = "GRAPHSYNC_DB"
 ENV_AUTH = "GRAPH_AUTH"
 ENV_TOKEN_CACHE = "GRAPHSYNC_TOKEN_CACHE"
+ENV_FILES_DIR = "GRAPHSYNC_FILES_DIR"
+ENV_FILES_MAX_MB = "GRAPHSYNC_FILES_MAX_MB"
+DEFAULT_FILES_MAX_MB = 25
 AUTH_MODES = ("app", "delegated")
 DEFAULT_TOKEN_CACHE = "~/.graphsync/token-cache.json"
 
@@ -83,6 +86,9 @@ class GraphSettings:
     db_path: str = DEFAULT_DB_PATH
     auth: str = "app"  # "app" (client credentials) or "delegated" (accounts signed in with `graphsync login`)
     token_cache: str = DEFAULT_TOKEN_CACHE  # delegated sign-ins (MSAL token cache); never holds the secret
+    # Attachment content (opt-in): files of event_attachments are written under this folder, up to a size.
+    files_dir: str | None = None
+    files_max_bytes: int = DEFAULT_FILES_MAX_MB * 1024 * 1024
 
     @property
     def authority(self) -> str:
@@ -140,6 +146,8 @@ def load_settings(
         db_path=values.get(ENV_DB) or DEFAULT_DB_PATH,
         auth=auth,
         token_cache=values.get(ENV_TOKEN_CACHE) or DEFAULT_TOKEN_CACHE,
+        files_dir=values.get(ENV_FILES_DIR) or None,
+        files_max_bytes=_megabytes(values.get(ENV_FILES_MAX_MB)),
     )
 
 
@@ -171,6 +179,18 @@ def _merged_sources(env: Mapping[str, str], dotenv_path: str | os.PathLike[str] 
     merged.update(env)
     # Blank values count as unset, so `GRAPH_CLIENT_SECRET=` reports "missing" rather than passing.
     return {k: v.strip() for k, v in merged.items() if isinstance(v, str) and v.strip()}
+
+
+def _megabytes(text: str | None) -> int:
+    if not text:
+        return DEFAULT_FILES_MAX_MB * 1024 * 1024
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise SettingsError(f"{ENV_FILES_MAX_MB} must be a number of megabytes, not {text!r}")
+    return int(value * 1024 * 1024)
 
 
 def _required(values: Mapping[str, str], name: str) -> str:

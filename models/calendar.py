@@ -73,7 +73,7 @@ class EventAttachment(GraphTable, table=True):
     user_id: str = scope_key()
     event_id: str = scope_key()
     id: str = graph_key()
-    odata_type: str | None = graph_field(path="@odata.type")
+    odata_type: str | None = graph_field(path=("@odata.type",))  # one key: the dot is part of it
     name: str | None = graph_field()
     content_type: str | None = graph_field()
     size: int | None = graph_field(BIGINT)

@@ -30,7 +30,7 @@ class ChatMember(GraphTable, table=True):
 
     chat_id: str = scope_key()
     id: str = graph_key()
-    odata_type: str | None = graph_field(path="@odata.type")
+    odata_type: str | None = graph_field(path=("@odata.type",))  # one key: the dot is part of it
     display_name: str | None = graph_field()
     user_id: str | None = graph_field()
     email: str | None = graph_field()
@@ -87,7 +87,7 @@ class TeamMember(GraphTable, table=True):
 
     team_id: str = scope_key()
     id: str = graph_key()
-    odata_type: str | None = graph_field(path="@odata.type")
+    odata_type: str | None = graph_field(path=("@odata.type",))  # one key: the dot is part of it
     display_name: str | None = graph_field()
     user_id: str | None = graph_field()
     email: str | None = graph_field()
@@ -118,7 +118,7 @@ class ChannelMember(GraphTable, table=True):
     team_id: str = scope_key()
     channel_id: str = scope_key()
     id: str = graph_key()
-    odata_type: str | None = graph_field(path="@odata.type")
+    odata_type: str | None = graph_field(path=("@odata.type",))  # one key: the dot is part of it
     display_name: str | None = graph_field()
     user_id: str | None = graph_field()
     email: str | None = graph_field()

@@ -29,6 +29,10 @@ def print_summary(report: SyncReport, title: str = "sync finished") -> None:
     print(f"  {'table':<14}{'received':>10}{'upserted':>10}{'tombstoned':>12}{'pages':>8}")
     for table, received, upserted, tombstoned, pages in rows:
         print(f"  {table:<14}{received:>10,}{upserted:>10,}{tombstoned:>12,}{pages:>8,}")
+    if report.files is not None:
+        files = report.files
+        print(f"  attachment files: {files.written:,} written ({files.bytes / 1e6:,.1f} MB), "
+              f"{files.too_large:,} over the size limit, {files.failed:,} not readable (tried again next run)")
     for label, error in report.failed.items():  # a mailbox id, "team <id>", "chat <id>" or a table
         print(f"  ! {label}: {error}")
 

@@ -59,9 +59,19 @@ def _instants_to_utc(connection: duckdb.DuckDBPyConnection) -> None:
             connection.execute(backfill_statement(spec, zoned))
 
 
+def _odata_types_from_raw(connection: duckdb.DuckDBPyConnection) -> None:
+    """2: `odata_type` columns filled. Their Graph path, `@odata.type`, was read as two keys ("@odata"
+    then "type"), so every row had NULL; the value is in each row's `_raw`."""
+    stored = {table for table, _ in _graphsync_columns(connection, "VARCHAR")}
+    for spec in TABLES.values():
+        if "odata_type" in spec.graph_columns and spec.name in stored:
+            connection.execute(backfill_statement(spec, ["odata_type"]))
+
+
 # Version N is MIGRATIONS[N - 1]: (what it does, in a few words; the function).
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("every instant a UTC TIMESTAMPTZ", _instants_to_utc),
+    ("odata_type columns filled from _raw", _odata_types_from_raw),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

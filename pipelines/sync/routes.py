@@ -44,6 +44,11 @@ class Routes(Protocol):
         """The only mailboxes that may be synced (the signed-in accounts); None: any."""
         ...
 
+    def mailbox_client(self, user_id: str) -> tuple[GraphClient, str]:
+        """The client that reads a mailbox directly (not a page fetcher), and the path of that
+        mailbox for it: `/users/{id}` app-only, `/me` as its owner."""
+        ...
+
     def stats(self) -> ClientStats:
         """Requests, retries and throttling of every client so far."""
         ...
@@ -66,6 +71,9 @@ class AppRoutes:
 
     def roots(self, spec: StreamSpec) -> list[tuple[Scope, PageFetcher]]:
         return [({}, self.fetcher)]
+
+    def mailbox_client(self, user_id: str) -> tuple[GraphClient, str]:
+        return self.client, f"/users/{user_id}"
 
     def instance(self, root: Root, scope: Scope, users: Iterable[str]) -> PageFetcher:
         return self.fetcher
@@ -93,6 +101,9 @@ class AccountRoutes:
     delegated: bool = True
     # Who listed each item of a UNION root (team id -> user ids): the team's own reads go to them first.
     listed_by: dict[str, list[str]] = field(default_factory=dict)
+
+    def mailbox_client(self, user_id: str) -> tuple[GraphClient, str]:
+        return self.accounts[user_id].client, "/me"
 
     def roots(self, spec: StreamSpec) -> list[tuple[Scope, PageFetcher]]:
         if spec.accounts is Accounts.EACH:

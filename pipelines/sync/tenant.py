@@ -25,6 +25,7 @@ from connectors.settings import GraphSettings
 from pipelines.sync.engine import StreamRun, StreamStats
 from pipelines.sync.exclusive import SyncSkipped, one_sync_at_a_time
 from pipelines.sync.fetch import PageFetcher
+from pipelines.sync.files import FilesReport, download_attachments
 from pipelines.sync.plan import Plan, Root, StreamSpec
 from pipelines.sync.progress import Progress
 from pipelines.sync.routes import Routes, account_routes, app_routes, delegated_scopes
@@ -84,6 +85,7 @@ class SyncReport:
     retries: int = 0
     seconds: float = 0.0
     delegated: bool = False  # read as signed-in accounts: a refusal names the delegated permission
+    files: FilesReport | None = None  # attachment content written to GRAPHSYNC_FILES_DIR (opt-in)
     # Tables that could not be read somewhere: table -> (the first reason, where: mailbox, team or chat labels).
     skipped: dict[str, tuple[str, Root, set[str]]] = field(default_factory=dict)
 
@@ -243,6 +245,10 @@ class TenantSync:
             try:
                 await _Walk(self, book, routes, writer).run()
                 await writer.close(release=False)  # run() writes the run log first
+                if self.settings.files_dir and "event_attachments" in self.options.tables:
+                    self.report.files = await download_attachments(
+                        routes, self.warehouse, self.settings.files_dir, self.settings.files_max_bytes,
+                        set(self.report.mailboxes))
             finally:
                 ticker.cancel()
                 if reporter is not None:

@@ -139,3 +139,36 @@ def test_event_attachments_metadata_for_events_that_have_them_exact_and_incremen
     reads = [c for c in sim.control("journal", since=mark) if c["path"].endswith("/attachments")]
     assert len(reads) <= 2, "only the changed event's attachments are read again"
     assert stored() == tenant() and "agenda.txt" in {r[0] for r in wh.query_rows("SELECT name FROM event_attachments")}
+
+
+def test_attachment_content_is_opt_in_and_lands_on_disk_exactly(sim: Simulator, tmp_path: Path) -> None:
+    import hashlib
+
+    from tests.integration.test_cli import _env, _run
+
+    db, files = tmp_path / "wh.duckdb", tmp_path / "files"
+    tables = "users,events,event_attachments"
+    plain = _run(["sync", "--only", tables, "--quiet"], _env(sim, db), tmp_path)
+    assert plain.returncode == 0 and not files.exists(), "no GRAPHSYNC_FILES_DIR: no content"
+    small = _run(["sync", "--only", tables], _env(sim, db, GRAPHSYNC_FILES_DIR=str(files),
+                                                   GRAPHSYNC_FILES_MAX_MB="1"), tmp_path)
+    assert small.returncode == 0 and "over the size limit" in small.stdout, small.stderr
+    large = [a for a in sim.control("large_attachments") if a["kind"] == "event"]
+    from pipelines.sync.files import attachment_path
+
+    wh = Warehouse(db)
+    ids = {a: (u, e) for u, e, a in wh.query_rows("SELECT user_id, event_id, id FROM event_attachments")}
+    for attachment in large:
+        user, event = ids[attachment["attachmentId"]]
+        assert not attachment_path(files, user, event, attachment["attachmentId"]).exists(), "over 1 MB: left out"
+    run = _run(["sync", "--only", tables], _env(sim, db, GRAPHSYNC_FILES_DIR=str(files)), tmp_path)
+    assert run.returncode == 0, run.stderr
+    for attachment in large:
+        user, event = ids[attachment["attachmentId"]]
+        path = attachment_path(files, user, event, attachment["attachmentId"])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == attachment["sha256"], "the bytes, exactly"
+    (raw,) = wh.query_rows("SELECT max(length(_raw::VARCHAR)) FROM event_attachments")[0]
+    assert raw < 10_000, "the bytes are on disk, not in DuckDB"
+    again = _run(["sync", "--only", tables], _env(sim, db, GRAPHSYNC_FILES_DIR=str(files)), tmp_path)
+    assert "attachment files: 0 written" in again.stdout, "what is on disk is not fetched again"
+    assert not list(files.rglob("*.partial"))

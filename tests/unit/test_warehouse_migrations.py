@@ -165,3 +165,17 @@ def test_a_failing_migration_leaves_the_warehouse_at_the_version_before(tmp_path
         columns = {row[0] for row in connection.execute("SELECT column_name FROM duckdb_columns() "
                                                         "WHERE table_name = 'messages'").fetchall()}
     assert "half_done" not in columns
+
+
+def test_odata_types_read_as_one_key_are_filled_from_raw(tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    Warehouse(db).ensure_schema()
+    connection = duckdb.connect(str(db))
+    connection.execute("INSERT INTO chat_members (chat_id, id, _raw, _synced_at, odata_type) VALUES "
+                       "('c1', 'm1', '{\"@odata.type\": \"#microsoft.graph.aadUserConversationMember\"}', now(), NULL)")
+    connection.execute("UPDATE _graphsync SET schema_version = 1")
+    connection.close()
+    Warehouse(db).ensure_schema()  # a later graphsync opens it: migration 2
+    with reader(db) as connection:
+        assert connection.execute("SELECT odata_type FROM chat_members").fetchall() == [
+            ("#microsoft.graph.aadUserConversationMember",)]

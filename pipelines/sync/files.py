@@ -1,0 +1,94 @@
+"""Attachment content, opt-in: the files of `event_attachments` written to GRAPHSYNC_FILES_DIR.
+
+The warehouse holds the metadata; the bytes go to disk, never into DuckDB, at
+`<files dir>/event_attachments/<user id>/<event id>/<attachment id>`, each read through
+`/attachments/{id}/$value` (outlook-large-attachments.md: the raw bytes, whatever the size, where
+`contentBytes` would carry a 4 MB file as 5.6 MB of base64 inside JSON). A file larger than the
+limit (GRAPHSYNC_FILES_MAX_MB) is left out.
+
+Crash-safe and idempotent: what is missing on disk (or has another size) is fetched, written to a
+temporary file and renamed into place, so a killed run leaves no partial file, and the next run
+fetches exactly what is still missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from connectors.graph import GraphError
+from pipelines.sync.routes import Routes
+from warehouse import Warehouse
+
+FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
+AT_ONCE = 4  # downloads in flight (Outlook allows 4 concurrent requests per mailbox)
+
+
+@dataclass
+class FilesReport:
+    written: int = 0
+    bytes: int = 0
+    too_large: int = 0
+    failed: int = 0
+
+
+def attachment_path(files_dir: str | Path, user_id: str, event_id: str, attachment_id: str) -> Path:
+    """Where an attachment's bytes live (ids are Graph's, made safe as file names)."""
+    return Path(files_dir) / "event_attachments" / _safe(user_id) / _safe(event_id) / _safe(attachment_id)
+
+
+async def download_attachments(routes: Routes, warehouse: Warehouse, files_dir: str, max_bytes: int,
+                               users: set[str] | None = None) -> FilesReport:
+    """Fetch every live file attachment missing from `files_dir` (of `users`, default all)."""
+    report = FilesReport()
+    rows = await asyncio.to_thread(warehouse.query_rows,
+                                   "SELECT user_id, event_id, id, size FROM event_attachments "
+                                   "WHERE _deleted_at IS NULL AND odata_type = ? ORDER BY user_id, event_id, id",
+                                   [FILE_ATTACHMENT])
+    slots = asyncio.Semaphore(AT_ONCE)
+
+    async def one(user_id: str, event_id: str, attachment_id: str, size: int | None) -> None:
+        if size is not None and size > max_bytes:
+            report.too_large += 1
+            return
+        target = attachment_path(files_dir, user_id, event_id, attachment_id)
+        if target.exists() and (size is None or target.stat().st_size == size):
+            return
+        client, mailbox = routes.mailbox_client(user_id)
+        path = f"{mailbox}/events/{quote(event_id, safe='')}/attachments/{quote(attachment_id, safe='')}/$value"
+        async with slots:
+            try:
+                response = await client.request("GET", path)
+            except GraphError:
+                report.failed += 1  # gone meanwhile, or refused: the next run tries again
+                return
+        await asyncio.to_thread(_write_atomically, target, response.content)
+        report.written += 1
+        report.bytes += len(response.content)
+
+    await asyncio.gather(*(one(*row) for row in rows if users is None or row[0] in users))
+    return report
+
+
+def _write_atomically(target: Path, content: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    with open(partial, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+    with contextlib.suppress(OSError):  # the folder entry too, where the platform allows it
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _safe(name: str) -> str:
+    return quote(name, safe="-_.=")
