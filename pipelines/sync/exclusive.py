@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from warehouse import WarehouseError
+from warehouse.locking import check_folder
+
 
 class SyncSkipped(Exception):
     """Another sync of the same warehouse is running and this one was asked not to wait."""
@@ -36,8 +39,13 @@ def one_sync_at_a_time(db_path: Path, *, wait: bool = True, on_wait: Callable[[s
                        poll_s: float = 0.2) -> Iterator[bool]:
     """Hold the warehouse's sync lock for the block, which is given whether it had to wait; `on_wait`
     hears once whom it waits for."""
+    check_folder(db_path)  # the warehouse's own one-line error for a folder that is not there
     path = sync_lock_path(db_path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise WarehouseError(f"cannot create the sync lock beside warehouse {db_path}: "
+                             f"{error.strerror or error}") from None
     try:
         told = waited = False
         while not _try_lock(fd):
