@@ -74,14 +74,17 @@ def test_two_syncs_at_once_do_the_work_once(sim: Simulator, tmp_path: Path) -> N
     one = len(sim.control("journal", since=baseline))
 
     env = _env(sim, tmp_path / "two.duckdb")
-    sim.control("set_throttle", latency_s=0.15)  # the first sync is still running when the second starts
+    sim.control("set_throttle", latency_s=0.3)  # the first sync is still running when the second starts
     mark = sim.control("journal_mark")
     first = subprocess.Popen(GRAPHSYNC + ["sync", "--only", tables], env=env, cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
-    skipped = _run(["sync", "--only", tables, "--if-running", "skip"], env, tmp_path)
+    lock = tmp_path / "two.duckdb.sync.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().startswith("pid")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first holds the sync lock (start-up is slow on a loaded machine)
     second = subprocess.Popen(GRAPHSYNC + ["sync", "--only", tables, "-v"], env=env, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    skipped = _run(["sync", "--only", tables, "--if-running", "skip"], env, tmp_path)
     first_out = first.communicate(timeout=300)
     second_out = second.communicate(timeout=300)
     assert first.returncode == 0 and second.returncode == 0, first_out[1] + second_out[1]
