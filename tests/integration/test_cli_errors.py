@@ -69,3 +69,25 @@ def test_a_full_disk_is_named_even_when_the_rollback_after_it_fails() -> None:
             raise RuntimeError("cannot rollback - no transaction is active") from disk
     except RuntimeError as exc:
         assert one_line(exc) == "No space left on device: /data/wh.duckdb (the disk is full)"
+
+
+def _small_mount(path: Path, *options: str) -> bool:
+    """A tmpfs of our own (a full or read-only disk for real); False where mounting is not allowed."""
+    path.mkdir()
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize(("options", "needle"), [(("size=600k",), "No space left on device"),
+                                                 (("ro", "size=1m"), "Read-only file system")],
+                         ids=["full disk", "read-only file system"])
+def test_a_real_full_or_read_only_disk_is_one_line(sim: Simulator, tmp_path: Path, options: tuple[str, ...],
+                                                    needle: str) -> None:
+    disk = tmp_path / "disk"
+    if not _small_mount(disk, *options):
+        pytest.skip("mounting a tmpfs needs root (CI and this machine have it); the chain is tested above")
+    try:
+        run = _run(["sync", "--quiet"], _env(sim, disk / "wh.duckdb"), tmp_path)
+        _assert_one_line_error(run, needle)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
