@@ -41,14 +41,16 @@ def status(warehouse: Warehouse, recent: int = 5) -> dict[str, Any]:
     states: dict[str, tuple[int, int]] = {stream: (scopes, mid) for stream, scopes, mid in warehouse.query_rows(
         "SELECT stream, count(*), count(*) FILTER (WHERE link_kind = 'next') "
         "FROM _sync_state GROUP BY stream")}
+    synced = [name for name in PLAN.streams if PLAN[name].table in existing]
+    # One read of the file for every table's counts (each query_rows opens the warehouse anew).
+    counts = {name: (live, gone) for name, live, gone in warehouse.query_rows(" UNION ALL ".join(
+        f"SELECT '{name}', count(*) FILTER (WHERE _deleted_at IS NULL), "
+        f'count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM "{PLAN[name].table}"' for name in synced))} \
+        if synced else {}
     tables = []
-    for name in PLAN.streams:
+    for name in synced:
         table = PLAN[name].table
-        if table not in existing:
-            continue
-        ((live, gone),) = warehouse.query_rows(
-            f'SELECT count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) '
-            f'FROM "{table}"')
+        live, gone = counts[name]
         finished = succeeded.get(name)
         scopes, mid = states.get(name, (0, 0))
         tables.append(TableStatus(table, live, gone, finished.isoformat() if finished else None,

@@ -66,6 +66,7 @@ class _Prepared:
     body: dict[str, Any] | None
     headers: dict[str, str]
     content: bytes | None = None
+    drafting: bool = False  # a DRAFT op's first step: this request creates the marked draft
 
     @property
     def batchable(self) -> bool:
@@ -201,7 +202,8 @@ class Replay:
         if draft is not None and (action.result or {}).get("id"):  # drafted in an earlier wave: now send it
             method, template, body = "POST", "/me/messages/{draft-id}/send", None
             params = {**params, "draft-id": action.result["id"]}
-        elif draft is not None:
+        drafting = draft is not None and not (action.result or {}).get("id")  # first step: create the draft
+        if drafting:
             method, template = op.draft.split(" ", 1)
             body = draft
         client = self._client_for(action, op)
@@ -215,7 +217,7 @@ class Replay:
             with open(action.content_file, "rb") as handle:
                 content = handle.read()
             headers["Content-Type"] = "application/octet-stream"
-        return _Prepared(action, op, client, params, given, method, path, body, headers, content)
+        return _Prepared(action, op, client, params, given, method, path, body, headers, content, drafting)
 
     # -- sending -----------------------------------------------------------------------------------
 
@@ -319,8 +321,7 @@ class Replay:
                           f"{operation} after {self.operation_timeout_s:.0f} s; see {body['@graphsync.location']}")
                 return
             result = body if isinstance(body, dict) else {}
-            if p.op.retry is Retry.DRAFT and p.url.endswith(("/messages", "/createReply", "/createReplyAll",
-                                                             "/createForward")):
+            if p.drafting:
                 # The marked draft exists: the next wave sends it.
                 self._end(p.action, PENDING, attempt=attempt, result=result, detail="draft created; sending it")
                 self._tried.discard(p.action.id or 0)
