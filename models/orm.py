@@ -89,6 +89,9 @@ class SyncState(SQLModel, table=True):
     round_started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     round_seq: int | None = Field(default=None, sa_type=sa.BigInteger())  # first commit of the current full round
+    # A windowed feed's date window (calendarView delta), which its links keep.
+    window_start: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    window_end: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class SyncRun(SQLModel, table=True):

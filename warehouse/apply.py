@@ -337,16 +337,19 @@ def _store_states(connection: duckdb.DuckDBPyConnection, states: list[StreamStat
             "round_started_at": arrow.timestamps([s.round_started_at for s in rows]),
             "updated_at": arrow.timestamps([s.updated_at for s in rows]),
             "round_seq": arrow.int64s([s.round_seq for s in rows]),
+            "window_start": arrow.timestamps([s.window_start for s in rows]),
+            "window_end": arrow.timestamps([s.window_end for s in rows]),
         }
     )
     connection.register(_STATES, staged)
     try:
         connection.execute(
-            "INSERT INTO _sync_state (stream, scope, link, link_kind, round_started_at, updated_at, round_seq) "
-            f"SELECT stream, scope, link, link_kind, round_started_at, updated_at, round_seq "
-            f"FROM {_STATES} ON CONFLICT (stream, scope) DO UPDATE SET link = excluded.link, "
-            f"link_kind = excluded.link_kind, round_started_at = excluded.round_started_at, "
-            f"updated_at = excluded.updated_at, round_seq = excluded.round_seq"
+            "INSERT INTO _sync_state (stream, scope, link, link_kind, round_started_at, updated_at, round_seq, "
+            "window_start, window_end) SELECT stream, scope, link, link_kind, round_started_at, updated_at, "
+            f"round_seq, window_start, window_end FROM {_STATES} ON CONFLICT (stream, scope) DO UPDATE SET "
+            "link = excluded.link, link_kind = excluded.link_kind, round_started_at = excluded.round_started_at, "
+            "updated_at = excluded.updated_at, round_seq = excluded.round_seq, "
+            "window_start = excluded.window_start, window_end = excluded.window_end"
         )
     finally:
         connection.unregister(_STATES)

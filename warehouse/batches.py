@@ -30,6 +30,10 @@ class StreamState:
     # keeps rows written from that commit on. None in states stored before commits were numbered;
     # their sweep falls back to comparing _synced_at with round_started_at.
     round_seq: int | None = None
+    # A windowed feed (calendarView delta): the date window its links were opened with. Graph's
+    # tokens keep the window they began with; the sync compares it with the window a run wants.
+    window_start: datetime | None = None
+    window_end: datetime | None = None
 
 
 @dataclass

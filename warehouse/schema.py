@@ -34,9 +34,11 @@ COMMIT_SEQUENCE = "_gs_commit_seq"
 # rounds), link the URL to call next: a nextLink mid-round ("next") or the deltaLink ("delta"), or
 # for a watermark stream the watermark itself ("watermark"). round_seq is the first commit number of
 # the current full round: rows its sweep keeps are those written by that commit or later.
+# window_start/window_end: the date window a windowed feed's links were opened with (else NULL).
 SYNC_STATE_DDL = f"""CREATE TABLE IF NOT EXISTS _sync_state (
     stream VARCHAR NOT NULL, scope VARCHAR NOT NULL, link VARCHAR, link_kind VARCHAR NOT NULL,
-    round_started_at {TIMESTAMPTZ}, updated_at {TIMESTAMPTZ} NOT NULL, round_seq BIGINT, PRIMARY KEY (stream, scope))"""
+    round_started_at {TIMESTAMPTZ}, updated_at {TIMESTAMPTZ} NOT NULL, round_seq BIGINT,
+    window_start {TIMESTAMPTZ}, window_end {TIMESTAMPTZ}, PRIMARY KEY (stream, scope))"""
 
 # One row per sync run, for summaries and troubleshooting; status is running | succeeded | failed |
 # abandoned (its process died without recording an outcome, see warehouse.runs).
@@ -68,8 +70,10 @@ def create_table_statement(spec: TableSpec) -> str:
 def create_statements() -> list[str]:
     return [f"CREATE SEQUENCE IF NOT EXISTS {SYNC_RUN_ID_SEQUENCE}", f"CREATE SEQUENCE IF NOT EXISTS {COMMIT_SEQUENCE}",
             *(create_table_statement(spec) for spec in TABLES.values()), SYNC_STATE_DDL, SYNC_RUNS_DDL,
-            # Warehouses made before round_seq existed.
-            "ALTER TABLE _sync_state ADD COLUMN IF NOT EXISTS round_seq BIGINT"]
+            # Warehouses made before round_seq, then the window columns, existed.
+            "ALTER TABLE _sync_state ADD COLUMN IF NOT EXISTS round_seq BIGINT",
+            f"ALTER TABLE _sync_state ADD COLUMN IF NOT EXISTS window_start {TIMESTAMPTZ}",
+            f"ALTER TABLE _sync_state ADD COLUMN IF NOT EXISTS window_end {TIMESTAMPTZ}"]
 
 
 def _existing_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

@@ -200,12 +200,12 @@ class Warehouse:
         with self._write() as connection:
             self._ensure_schema_once(connection)
             rows = connection.execute(
-                "SELECT stream, scope, link, link_kind, round_started_at, updated_at, round_seq "
-                f"FROM _sync_state {where} ORDER BY scope",
+                "SELECT stream, scope, link, link_kind, round_started_at, updated_at, round_seq, window_start, "
+                f"window_end FROM _sync_state {where} ORDER BY scope",
                 params,
             ).fetchall()
-        return [StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]), row[6])  # type: ignore[arg-type]
-                for row in rows]
+        return [StreamState(row[0], row[1], row[2], row[3], _as_utc(row[4]), _as_utc(row[5]), row[6],  # type: ignore[arg-type]
+                            _as_utc(row[7]), _as_utc(row[8])) for row in rows]
 
     def drop_states(self, streams: list[str] | None = None, scopes: list[str] | None = None) -> None:
         """Forget delta state (all streams, or the named ones; of every scope, or of the named ones and

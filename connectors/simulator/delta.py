@@ -112,6 +112,7 @@ class DeltaSource:
     expired: Callable[[Request, str], ApiError] | None = None
     options: dict[str, Any] = field(default_factory=dict)  # fixed at the round's start (window, filters)
     expand: Callable[[str, Item], list[dict]] | None = None  # one stored item -> several (occurrences)
+    reports: Callable[[Collapsed], bool] | None = None  # which changes an incremental round reports (None: all)
 
 
 def serve(req: Request, src: DeltaSource, registry: ChainRegistry, knobs: DeltaKnobs,
@@ -184,6 +185,8 @@ def _inc_page(src: DeltaSource, state: dict[str, Any], size: int, knobs: DeltaKn
     wanted = _CHANGE_TYPES.get(state["o"].get("changeType", ""))
     if wanted:
         changes = [c for c in changes if c.state in wanted]
+    if src.reports is not None:
+        changes = [c for c in changes if src.reports(c)]
     start = state["i"]
     chosen = changes[start : start + size]
     if knobs.duplicate_every and page_no % knobs.duplicate_every == 0 and start > 0:

@@ -11,6 +11,16 @@ Delta follows driveitem-delta.md: removals carry the `deleted` facet (not @remov
 `token=`, an evicted token answers 410 with a Location that starts a fresh enumeration. Every write
 also stamps the item's ancestors (their eTag/cTag change because their contents did), so an
 incremental round reports the parents of changed items, as OneDrive does by design.
+
+Sharing changes follow "Scanning permissions hierarchies" (driveitem-delta.md; scan-guidance.md): a new
+sharing link is logged on the item, and on its ancestors as its parent hierarchy, without new eTag/cTag
+(neither content nor metadata changed). Delta reports such a sharing-only change only to a caller that
+sends `Prefer: deltashowsharingchanges` ("all items that appear in the delta query response due to
+permission changes have the `@microsoft.graph.sharedChanged":"True"` OData annotation"), which "requires
+you to use `Prefer: deltashowremovedasdeleted` and `Prefer: deltatraversepermissiongaps`"; without it
+delta "only includes items with direct changes to their content or metadata and the parent hierarchy of
+the changed items" (scan-guidance.md). `Prefer: hierarchicalsharing` (which `shared` facets are returned)
+is not modelled.
 """
 
 from __future__ import annotations
@@ -47,6 +57,14 @@ QUOTA_TOTAL = 1024**4  # the default OneDrive for Business quota (1 TB)
 LIST_LIMITS = PageLimits(200, 1000)  # children/search: 200 per page unless $top / maxpagesize says otherwise
 DELTA_LIMITS = PageLimits(200, 1000)
 _INVALID_NAME_CHARS = set('"*:<>?/\\|')
+
+# Prefer: deltashowsharingchanges and what it must come with (driveitem-delta.md).
+SHOW_SHARING = "deltashowsharingchanges"
+SHOW_SHARING_NEEDS = ("deltashowremovedasdeleted", "deltatraversepermissiongaps")
+SHARED_CHANGED = "@microsoft.graph.sharedChanged"
+_SHARING = "_sharing"  # change-log field: the item's own permissions changed
+_SHARING_PARENT = "_sharingParent"  # change-log field: permissions changed on an item below this folder
+_SHARING_ONLY = frozenset({_SHARING, _SHARING_PARENT})
 
 
 # -- seeded layout -----------------------------------------------------------------------------------
@@ -525,7 +543,20 @@ class Drive:
         if link_type == "embed":
             perm["link"]["webHtml"] = f'<iframe src="{perm["link"]["webUrl"]}?embed=1"></iframe>'
         existing.append(perm)
+        self.sharing_changed(key)
         return perm, True
+
+    def sharing_changed(self, key: str) -> None:
+        """Log a change to an item's permissions: the item and, as its parent hierarchy, its ancestors;
+        their eTag/cTag stay as they are."""
+        item = self.get(key)
+        if item is None:
+            raise item_not_found()
+        self.items.update(key, item, frozenset({_SHARING}))
+        for folder in self.ancestors(key):
+            above = self.get(folder)
+            if above is not None:
+                self.items.update(folder, above, frozenset({_SHARING_PARENT}))
 
     def permissions(self, key: str) -> list[dict]:
         """The owner, grants inherited from the Shared folder, and the links created on the item."""
@@ -789,6 +820,7 @@ class DriveArea:
     def delta(self, req: Request) -> Response:
         drive = self.drive(req)
         token = req.params.get("token") or req.query.get("token") or None
+        show_sharing = shows_sharing_changes(req)
         options: dict = {}
         if token in (None, "latest") and req.query.get("$select"):
             options["select"] = req.query["$select"]
@@ -797,9 +829,20 @@ class DriveArea:
             render_removed=drive.render_deleted, render_partial=None,
             default_page=DELTA_LIMITS.default, max_page=DELTA_LIMITS.maximum, token_style="drive",
             expired=lambda r, t: self._resync(drive, r, t), options=options,
+            reports=None if show_sharing else _not_sharing_only,
         )
         origin = self.origin(req)
-        src.render_full = lambda k, v: _project(drive.render(k, v, origin, in_delta=True), src.options.get("select"))
+
+        def full(key: str, item: Item) -> dict:
+            return _project(drive.render(key, item, origin, in_delta=True), src.options.get("select"))
+
+        def changed(key: str, item: Item, fields: frozenset[str]) -> dict:
+            out = full(key, item)
+            if show_sharing and _SHARING in fields:
+                out[SHARED_CHANGED] = "True"
+            return out
+
+        src.render_full, src.render_partial = full, changed
         size = page_size(req, DELTA_LIMITS) if ("$top" in req.query or "odata.maxpagesize" in req.prefer) else None
         response = serve(req, src, self.tenant.chains, self.tenant.config.knobs, token, size)
         if size is not None and "odata.maxpagesize" in req.prefer:
@@ -853,6 +896,23 @@ class DriveArea:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def shows_sharing_changes(req: Request) -> bool:
+    """Whether a delta request prefers deltashowsharingchanges; 400 without the preferences it needs
+    (the message Graph answers, OneDrive/onedrive-api-docs#1298)."""
+    prefer = req.prefer
+    if SHOW_SHARING not in prefer:
+        return False
+    if not all(p in prefer for p in SHOW_SHARING_NEEDS):
+        raise bad_request("Must also prefer deltashowremovedasdeleted and deltatraversepermissiongaps when "
+                          "preferring deltashowsharingchanges for a user request.", "invalidRequest")
+    return True
+
+
+def _not_sharing_only(change: Collapsed) -> bool:
+    """A change delta reports without deltashowsharingchanges: anything but a sharing-only update."""
+    return change.state != "partial" or not change.fields <= _SHARING_ONLY
+
+
 def _project(out: dict, select_option: str | None) -> dict:
     if not select_option:
         return out

@@ -14,6 +14,12 @@ where a round starts, what ends it and what it stores (see `Kind`):
   the new watermark is stored on its last page only, so a crashed round is simply repeated.
 - SINGLE: one GET; the object is the scope's only row (none on 404).
 
+A windowed feed (calendarView delta) keeps the window its round opened with in its tokens, and
+reports an item that merely left the window as removed. So a run on a later day opens a new round
+over the new window, and what a windowed feed reports removed, or a new window's round did not see
+of the stored rows inside that window, is read by id (`StreamSpec.confirm`): only a 404 tombstones
+it. Rows outside the window stay as they were last seen: the items still exist.
+
 A full round's sweep keeps the rows written from the commit it began at (`BatchWriter.next_seq`), so
 what it saw is decided by commit numbers, never by comparing clocks.
 """
@@ -23,15 +29,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.graph import GraphError, SyncStateLost
 from pipelines.sync.fetch import PageFetcher
-from pipelines.sync.plan import Kind, Removal, StreamSpec
+from pipelines.sync.plan import Kind, Removal, StreamSpec, Window
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState
+from warehouse.sql import ident
 
 MAX_RESTARTS = 3  # a feed that keeps losing its state is a Graph-side fault worth surfacing
 
@@ -57,18 +64,27 @@ class PendingChanges:
 
     upserts: dict[str, dict[str, Any]] = field(default_factory=dict)
     removals: set[str] = field(default_factory=set)
+    # Reported removed by a windowed feed, not yet read by id (see StreamSpec.confirm).
+    doubted: set[str] = field(default_factory=set)
     received: int = 0  # items received for these changes (duplicates included): what they hold
 
     def upsert(self, item: dict[str, Any]) -> None:
         item_id = item["id"]
         self.removals.discard(item_id)
+        self.doubted.discard(item_id)
         previous = self.upserts.get(item_id)
         # Last occurrence wins per property; a partial update keeps what an earlier copy said.
         self.upserts[item_id] = {**previous, **item} if previous else item
 
     def remove(self, item_id: str) -> None:
         self.upserts.pop(item_id, None)
+        self.doubted.discard(item_id)
         self.removals.add(item_id)
+
+    def doubt(self, item_id: str) -> None:
+        self.upserts.pop(item_id, None)
+        self.removals.discard(item_id)
+        self.doubted.add(item_id)
 
     def __len__(self) -> int:
         return len(self.upserts) + len(self.removals)
@@ -90,6 +106,7 @@ class _Round:
     started_at: datetime | None  # full rounds: when it began, kept in mid-round states
     seq: int | None  # full rounds: the first commit number it may have written
     watermark: datetime | None = None  # WATERMARK rounds: the newest change the last round saw
+    window: Window | None = None  # windowed feeds: the date window the round's links carry
 
 
 @dataclass
@@ -111,6 +128,12 @@ class StreamRun:
     def scope_key(self) -> str:
         return self.spec.scope_key(self.scope)
 
+    @property
+    def saw_whole_scope(self) -> bool:
+        """Whether the round listed every item of the scope (a full round of a feed with no window):
+        what it did not see is gone. A windowed round sees only its window."""
+        return self.was_full_round and self.spec.window_days is None
+
     async def run(self, state: StreamState | None) -> StreamStats:
         """One round of this stream, resuming from `state` (None: from scratch)."""
         started = time.monotonic()
@@ -124,11 +147,14 @@ class StreamRun:
     # -- where a round starts ----------------------------------------------------------------------
 
     def _fresh_round(self) -> _Round:
-        return _Round(self.spec.first_url(self.scope), full=True, started_at=datetime.now(UTC),
-                      seq=self.writer.next_seq())
+        window = self.spec.window()
+        return _Round(self.spec.first_url(self.scope, window=window), full=True, started_at=datetime.now(UTC),
+                      seq=self.writer.next_seq(), window=window)
 
     def _resume_point(self, state: StreamState | None) -> _Round:
         kind = self.spec.kind
+        window = (state.window_start, state.window_end) if state and state.window_start and state.window_end \
+            else None
         if state is None or not state.link:
             if kind is Kind.WATERMARK:  # the first round lists everything, newest first
                 return _Round(self.spec.first_url(self.scope), full=False, started_at=None, seq=None)
@@ -138,10 +164,12 @@ class StreamRun:
             return _Round(self.spec.first_url(self.scope, since), full=False, started_at=None, seq=None,
                           watermark=since)
         if state.link_kind == "delta":
-            return _Round(state.link, full=False, started_at=None, seq=None)
+            if self.spec.window_days is not None and window != self.spec.window():
+                return self._fresh_round()  # a new day: a round over the window that moved on with it
+            return _Round(state.link, full=False, started_at=None, seq=None, window=window)
         # Mid-round: resume at the nextLink, as full as the round that stored it.
         full = state.round_started_at is not None or state.round_seq is not None
-        return _Round(state.link, full=full, started_at=state.round_started_at, seq=state.round_seq)
+        return _Round(state.link, full=full, started_at=state.round_started_at, seq=state.round_seq, window=window)
 
     # -- the kinds ---------------------------------------------------------------------------------
 
@@ -157,7 +185,7 @@ class StreamRun:
                     raise
                 fresh = self._fresh_round()
                 # OneDrive's 410 names where to restart; elsewhere the first call starts over.
-                current = _Round(lost.location or fresh.url, True, fresh.started_at, fresh.seq)
+                current = replace(fresh, url=lost.location or fresh.url)
 
     async def _single(self) -> None:
         """One object: it is the scope's only row. A 404 (no OneDrive provisioned) leaves none."""
@@ -196,9 +224,13 @@ class StreamRun:
                 if self.on_page is not None:
                     self.on_page(len(items))
                 self._take(pending, items)
+                next_link = page.get("@odata.nextLink")
+                if next_link is None and round_.full and round_.window is not None:
+                    await self._doubt_unseen(pending, round_)
+                if pending.doubted:
+                    await self._confirm(pending)
                 if self.spec.kind is Kind.WATERMARK:
                     newest = max([newest, *_stamps(items, self.spec.watermark_field)], default=None, key=_key)
-                next_link = page.get("@odata.nextLink")
                 delta_link = page.get("@odata.deltaLink")
                 if next_link is None:
                     link, kind = self._end_state(delta_link, newest)
@@ -231,17 +263,58 @@ class StreamRun:
         for item in self._flattened(items):
             self.stats.items += 1
             removed = is_removed(self.spec, item)
-            if removed:
-                pending.remove(item["id"])
+            if removed and self.spec.confirm is not None:
+                pending.doubt(item["id"])
             else:
-                pending.upsert(item)
-            if self.track_ids:
-                if removed:
-                    self.seen.pop(item["id"], None)
-                    self.removed_ids.add(item["id"])
-                else:
-                    self.removed_ids.discard(item["id"])
-                    self.seen[item["id"]] = {**self.seen.get(item["id"], {}), **item}
+                self._record(pending, item, removed)
+
+    def _record(self, pending: PendingChanges, item: dict[str, Any], removed: bool) -> None:
+        if removed:
+            pending.remove(item["id"])
+        else:
+            pending.upsert(item)
+        if self.track_ids:
+            if removed:
+                self.seen.pop(item["id"], None)
+                self.removed_ids.add(item["id"])
+            else:
+                self.removed_ids.discard(item["id"])
+                self.seen[item["id"]] = {**self.seen.get(item["id"], {}), **item}
+
+    async def _confirm(self, pending: PendingChanges) -> None:
+        """Read each doubted item by id: a 404 is a removal, an answer the item as it is now."""
+        assert self.spec.confirm is not None
+        doubted, pending.doubted = sorted(pending.doubted), set()
+
+        async def read(item_id: str) -> dict[str, Any] | None:
+            self.stats.requests += 1
+            try:
+                return await self.fetcher.get(self.spec.confirm.format(**self.scope, id=item_id), {},  # type: ignore[union-attr]
+                                              small=True)
+            except GraphError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        for item_id, item in zip(doubted, await asyncio.gather(*map(read, doubted)), strict=True):
+            self._record(pending, item or {"id": item_id}, removed=item is None)
+
+    async def _doubt_unseen(self, pending: PendingChanges, round_: _Round) -> None:
+        """A windowed full round's last page: the stored live rows inside its window that it did not
+        see are doubted (deleted while no token was held, or moved out of the window unseen)."""
+        assert round_.window is not None
+        start, end = self.spec.window_columns
+        scope = self.spec.rows_of_scope()
+        kept = ("coalesce(_synced_seq, 0) < ?", round_.seq) if round_.seq is not None \
+            else ("_synced_at < ?", round_.started_at)
+        rows = await self.writer.read(
+            f"SELECT id FROM {ident(self.spec.table)} WHERE _deleted_at IS NULL AND {kept[0]} "
+            f"AND {ident(start)} < ? AND {ident(end)} >= ?"
+            + "".join(f" AND {ident(column)} = ?" for column, _ in scope),
+            [kept[1], round_.window[1], round_.window[0], *(self.scope[name] for _, name in scope)])
+        for (item_id,) in rows:
+            if item_id not in pending.upserts and item_id not in pending.removals:
+                pending.doubt(item_id)
 
     def _flattened(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Items, each followed by its nested items (a post's replies), which become rows of their own."""
@@ -297,16 +370,18 @@ class StreamRun:
                         final: bool) -> None:
         # A full round keeps its start in the state: mid-round it marks the resume as full, and on the
         # final page it bounds the sweep. A deltaLink or watermark always starts an incremental round.
+        window = round_.window or (None, None)
         state = StreamState(
             stream=self.spec.name, scope=self.scope_key, link=link, link_kind=kind,
             round_started_at=round_.started_at, updated_at=datetime.now(UTC), round_seq=round_.seq,
+            window_start=window[0], window_end=window[1],
         )
         guard = None
         if self.spec.removal_guard is not None:
             column, scope_field = self.spec.removal_guard
             guard = {column: self.scope[scope_field]}
         sweep = None
-        if final and round_.full:
+        if final and round_.full and round_.window is None:  # a windowed round doubts instead (_doubt_unseen)
             sweep = {column: self.scope[name] for column, name in self.spec.rows_of_scope()}
         batch = PageBatch(
             table=self.spec.table,
@@ -327,7 +402,8 @@ class StreamRun:
         await self.writer.submit(batch, received=pending.received)
 
     def _headers(self) -> dict[str, str]:
-        return {"Prefer": f"odata.maxpagesize={self.spec.page_size}", **self.spec.headers}
+        prefer = ", ".join([f"odata.maxpagesize={self.spec.page_size}", *self.spec.prefer])
+        return {"Prefer": prefer, **self.spec.headers}
 
 
 def _stamps(items: list[dict[str, Any]], name: str) -> list[datetime]:

@@ -14,8 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from typing import overload
 
 from models import TABLES
+
+Window = tuple[datetime, datetime]  # [start, end) in UTC
+
+
+def utc_now() -> datetime:
+    """The sync's clock for date windows (one place, so a test can move a run to another day)."""
+    return datetime.now(UTC)
 
 
 class Kind(Enum):
@@ -75,6 +83,9 @@ class Parent:
     # Only parent rows with this (boolean) column true give a scope (events with `has_attachments`);
     # a row that turns false retires its child scope like a row that is gone.
     only_if: str = ""
+    # Preferences the parent's feed must be read with while this child is synced, because only then
+    # does the feed report the changes the child follows (a drive's sharing changes).
+    prefer: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,17 @@ class StreamSpec:
     page_size: int = 100  # sent as Prefer: odata.maxpagesize; also the room reserved per page
     query: str = ""  # extra query options of the first call (delta tokens carry them afterwards)
     headers: dict[str, str] = field(default_factory=dict, hash=False)
+    prefer: tuple[str, ...] = ()  # sent in the Prefer header, after odata.maxpagesize
     # calendarView delta needs a date window on its first call; the tokens keep it for later rounds.
-    window_days: tuple[int, int] | None = None  # (days before, days after) the moment a round starts
+    # (days before, days after) the day a run starts, in UTC: when that day moves on, a new round
+    # opens with the new window (see engine.py; rows that only left the window stay live).
+    window_days: tuple[int, int] | None = None
+    # The columns of a row's own interval, compared with a window (an event's start and end).
+    window_columns: tuple[str, str] = ("start_date_time", "end_date_time")
+    # A windowed feed says "removed" also for an item that only left the window (event-delta.md):
+    # each such item, and each stored one a new window's round did not see, is read from this path
+    # ({id}); only a 404 tombstones it, anything else stores it as it is now.
+    confirm: str | None = None
     # SNAPSHOT: the list holds only some properties; each item is read whole from this path ({id}).
     detail: str | None = None
     # Items carry these nested items (a channel post its replies), which are stored as rows of their own.
@@ -145,14 +165,20 @@ class StreamSpec:
     def scope_key(self, scope: dict[str, str]) -> str:
         return "/".join(scope[c] for c in self.scope)
 
-    def first_url(self, scope: dict[str, str], since: datetime | None = None) -> str:
+    def window(self) -> Window | None:
+        """The date window a round opened now asks for: whole UTC days around today."""
+        if self.window_days is None:
+            return None
+        today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+        before, after = self.window_days
+        return today - timedelta(days=before), today + timedelta(days=after)
+
+    def first_url(self, scope: dict[str, str], since: datetime | None = None, window: Window | None = None) -> str:
         path = self.path.format(**scope)
         options = [self.query] if self.query else []
-        if self.window_days is not None:
-            now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            before, after = self.window_days
-            options.append(f"startDateTime={(now - timedelta(days=before)):%Y-%m-%dT%H:%M:%SZ}"
-                           f"&endDateTime={(now + timedelta(days=after)):%Y-%m-%dT%H:%M:%SZ}")
+        window = window or self.window()
+        if window is not None:
+            options.append(f"startDateTime={window[0]:%Y-%m-%dT%H:%M:%SZ}&endDateTime={window[1]:%Y-%m-%dT%H:%M:%SZ}")
         if self.kind is Kind.WATERMARK:
             # Graph applies the filter only when $orderby names the same property, descending.
             options.append(f"$orderby={self.watermark_field} desc")
@@ -204,8 +230,8 @@ class Plan:
         unknown = set(replaced) - set(self.streams)
         if unknown:
             raise ValueError(f"sync plan: delegated roots {sorted(unknown)} replace no stream")
-        return Plan((replaced.get(s.name) or replace(s, path=_through_me(s.path)) for s in self.streams.values()),
-                    delegated=True)
+        return Plan((replaced.get(s.name) or replace(s, path=_through_me(s.path), confirm=_through_me(s.confirm))
+                     for s in self.streams.values()), delegated=True)
 
     def __getitem__(self, name: str) -> StreamSpec:
         return self.streams[name]
@@ -223,6 +249,13 @@ class Plan:
     def children(self, name: str, among: Iterable[str] | None = None) -> list[StreamSpec]:
         chosen = set(self.streams) if among is None else set(among)
         return [s for s in self.streams.values() if s.parent and s.parent.stream == name and s.name in chosen]
+
+    def read_as(self, name: str, among: Iterable[str]) -> StreamSpec:
+        """A stream as a run of the streams `among` reads it: with the preferences its children there
+        need of its feed (Parent.prefer)."""
+        spec = self.streams[name]
+        wanted = [p for child in self.children(name, among) for p in child.parent.prefer]  # type: ignore[union-attr]
+        return replace(spec, prefer=tuple(dict.fromkeys([*spec.prefer, *wanted]))) if wanted else spec
 
     def row_columns(self, name: str, among: Iterable[str] | None = None) -> list[str]:
         """The columns of a stream's rows that name scopes: its own scope's, its id, and those its
@@ -275,7 +308,13 @@ class Plan:
         return tuple(dict.fromkeys(self.streams[n].table for n in below))
 
 
-def _through_me(path: str) -> str:
+@overload
+def _through_me(path: str) -> str: ...
+@overload
+def _through_me(path: None) -> None: ...
+def _through_me(path: str | None) -> str | None:
     """`/users/{user_id}/mailFolders/delta` -> `/me/mailFolders/delta`: a signed-in person's own data."""
+    if path is None:
+        return None
     prefix = "/users/{user_id}"
     return "/me" + path[len(prefix):] if path == prefix or path.startswith(prefix + "/") else path

@@ -92,7 +92,7 @@ class ScopeBook:
         before = self.rows.setdefault(spec.name, {}).get(key, [])
         seen = {item_id: self._project(spec, run.scope, item) for item_id, item in run.seen.items()}
         now = {row["id"]: {**row, "_live": False} for row in before}
-        if not run.was_full_round:  # changes only: the stored rows stand unless changed or removed
+        if not run.saw_whole_scope:  # changes only: the stored rows stand unless changed or removed
             now.update({row["id"]: row for row in before if row["_live"] and row["id"] not in run.removed_ids})
         for item_id, row in seen.items():
             now[item_id] = {**now.get(item_id, {}), **{k: v for k, v in row.items() if v is not None},

@@ -69,16 +69,18 @@ EVENTS = StreamSpec(
     name="events",
     table="events",
     group="calendar",
-    description=("Events of each mailbox's default calendar within a year either side of the first sync "
-                 "(Graph v1.0 offers delta only for a calendar view); occurrences of recurring events are "
-                 "rows of their own."),
+    description=("Events of each mailbox's default calendar from a year before to a year after the day of "
+                 "the run (Graph v1.0 offers delta only for a calendar view); occurrences of recurring events "
+                 "are rows of their own. An event that left the window stays as last seen; only one Graph "
+                 "deleted is tombstoned."),
     kind=Kind.DELTA,
     # v1.0 has delta only for a calendar *view*: occurrences of recurring events are expanded, and an
-    # event that leaves the window is reported removed (so it is tombstoned, as Graph no longer shows it).
+    # event moved out of the window is reported removed like a deleted one; `confirm` tells them apart.
     path="/users/{user_id}/calendarView/delta",
     root=Root.MAILBOX,
     parent=_MAILBOX,
     window_days=(365, 365),
+    confirm="/users/{user_id}/events/{id}",
     app_permission="Calendars.Read",
     delegated_permission="Calendars.Read",
 )
@@ -219,7 +221,10 @@ DRIVE_ITEM_PERMISSIONS = StreamSpec(
     kind=Kind.SNAPSHOT,  # no delta for permissions (driveitem-list-permissions.md)
     path="/drives/{drive_id}/items/{item_id}/permissions",
     root=Root.MAILBOX,
-    parent=Parent("drive_items", (("drive_id", "drive_id"), ("item_id", "id")), changed_only=True),
+    # A change of sharing alone is in the drive's delta only when asked for, and that preference is
+    # refused without the other two (driveitem-delta.md, "Scanning permissions hierarchies").
+    parent=Parent("drive_items", (("drive_id", "drive_id"), ("item_id", "id")), changed_only=True,
+                  prefer=("deltashowremovedasdeleted", "deltatraversepermissiongaps", "deltashowsharingchanges")),
     opt_in=True,
     app_permission="Files.Read.All",  # driveitem-list-permissions.md
     delegated_permission="Files.Read",

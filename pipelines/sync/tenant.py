@@ -349,6 +349,7 @@ class _Walk:
                      fetcher: PageFetcher) -> None:
         """One stream round for one scope, then its children; a table it may not read is skipped."""
         sync = self.sync
+        spec = self.plan.read_as(spec.name, self.selected)
         if sync.options.page_size:
             spec = replace(spec, page_size=sync.options.page_size)
         has_children = bool(self.plan.children(spec.name, self.selected))

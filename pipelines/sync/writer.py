@@ -19,6 +19,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from warehouse import ApplyCounts, PageBatch, Warehouse
 
@@ -157,6 +158,13 @@ class BatchWriter:
             self.last_seq = max(self.last_seq, counts.seq)
             for table, table_counts in counts.by_table.items():
                 self.counts.add(table, table_counts)
+
+    async def read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """A query of the warehouse as it stands once everything submitted so far is committed."""
+        await self.flush()
+        async with self._lock:
+            self._raise_if_failed()
+            return await asyncio.to_thread(self.warehouse.query_rows, sql, params)
 
     def _apply(self, batches: list[PageBatch]) -> ApplyCounts:
         if not self.warehouse.is_held_open:

@@ -8,12 +8,16 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connectors.settings import GraphSettings, load_settings
 from connectors.simulator.server import Simulator
 from models import TABLES
 from pipelines.sync.tenant import SyncOptions, SyncReport, TenantSync
 from warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from tests.conftest import GraphTestClient
 
 
 def settings_for(sim: Simulator, db: Path) -> GraphSettings:
@@ -103,3 +107,20 @@ def login(sim: Simulator, cache: Path, upn: str, *options: str) -> subprocess.Co
     assert sim.control("approve_device_code", user_code=code.group(1), user=upn)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(proc.args, proc.returncode, instruction + out, err)
+
+
+def drive_permissions_in_tenant(graph: GraphTestClient, sim: Simulator) -> set[tuple[str, str, str]]:
+    """(drive, item, permission) for every item of every user's drive, as Graph lists them."""
+    found = set()
+    for user in sim.control("user_ids"):
+        state = sim.control("drive_state", user=user)
+        drive = state["drive"]["id"]
+        for item in state["items"]:
+            for permission in graph.follow(f"/drives/{drive}/items/{item}/permissions")[0]:
+                found.add((drive, item, permission["id"]))
+    return found
+
+
+def drive_permissions_stored(db: Path) -> set[tuple[str, str, str]]:
+    return set(Warehouse(db).query_rows(
+        "SELECT drive_id, item_id, id FROM drive_item_permissions WHERE _deleted_at IS NULL"))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from connectors.simulator.server import Simulator
+from pipelines.sync import plan
 from tests.conftest import GraphTestClient
 from tests.integration.helpers import run_sync
 from warehouse import Warehouse
@@ -172,3 +176,77 @@ def test_attachment_content_is_opt_in_and_lands_on_disk_exactly(sim: Simulator, 
     again = _run(["sync", "--only", tables], _env(sim, db, GRAPHSYNC_FILES_DIR=str(files)), tmp_path)
     assert "attachment files: 0 written" in again.stdout, "what is on disk is not fetched again"
     assert not list(files.rglob("*.partial"))
+
+
+_IMMUTABLE = {"Prefer": 'IdType="ImmutableId"'}
+
+
+def _slot(start: datetime, hours: float = 1) -> dict[str, dict[str, str]]:
+    end = start + timedelta(hours=hours)
+    return {"start": {"dateTime": f"{start:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"},
+            "end": {"dateTime": f"{end:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"}}
+
+
+def _event(graph: GraphTestClient, user: str, subject: str, start: datetime) -> str:
+    answer = graph.post(f"/users/{user}/events", headers=_IMMUTABLE, json={"subject": subject, **_slot(start)})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def test_the_calendar_window_moves_with_the_day_and_only_deleted_events_are_tombstoned(
+        sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events window is a year either side of each run's day. An event that leaves it (moved out,
+    or left behind as the days pass) stays live as last seen; one Graph deleted is tombstoned, whether
+    its removal came through the delta feed or the new window's round no longer listed it."""
+    db = tmp_path / "wh.duckdb"
+    graph = GraphTestClient(sim)
+    user = sim.control("user_ids")[0]
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(plan, "utc_now", lambda: today + timedelta(hours=12))
+    behind = _event(graph, user, "Left behind", today - timedelta(days=365) + timedelta(hours=6))
+    ahead = _event(graph, user, "Enters tomorrow", today + timedelta(days=365, hours=6))
+    moved = _event(graph, user, "Moved far out", today + timedelta(days=30, hours=9))
+    deleted_by_delta = _event(graph, user, "Cancelled", today + timedelta(days=3, hours=9))
+    deleted_unseen = _event(graph, user, "Cancelled overnight", today + timedelta(days=4, hours=9))
+    run_sync(sim, db, tables=("users", "events"))
+
+    def live() -> dict[str, str]:
+        return dict(Warehouse(db).query_rows(
+            "SELECT id, subject FROM events WHERE user_id = ? AND _deleted_at IS NULL", [user]))
+
+    def view(day: datetime) -> set[str]:
+        window = f"startDateTime={day - timedelta(days=365):%Y-%m-%dT%H:%M:%SZ}" \
+                 f"&endDateTime={day + timedelta(days=365):%Y-%m-%dT%H:%M:%SZ}"
+        return {item["id"] for item in graph.follow(f"/users/{user}/calendarView?{window}", headers=_IMMUTABLE)[0]}
+
+    assert set(live()) == view(today) and behind in live() and ahead not in live()
+
+    # The same day: one event moved out of the window, one deleted. Both come as removals in the feed.
+    assert graph.patch(f"/users/{user}/events/{moved}", headers=_IMMUTABLE,
+                       json=_slot(today + timedelta(days=400))).status_code == 200
+    assert graph.delete(f"/users/{user}/events/{deleted_by_delta}").status_code == 204
+    run_sync(sim, db, tables=("events",))
+    assert moved in live() and deleted_by_delta not in live()
+    assert set(live()) == view(today) | {moved}
+    start = Warehouse(db).query_rows("SELECT start_date_time FROM events WHERE id = ?", [moved])[0][0]
+    assert start == today + timedelta(days=400), "kept as it is now, not as it was in the window"
+
+    # The next day: the window moves one day on. Deleted meanwhile: an event the new round won't list.
+    assert graph.delete(f"/users/{user}/events/{deleted_unseen}").status_code == 204
+    monkeypatch.setattr(plan, "utc_now", lambda: today + timedelta(days=1, hours=12))
+    mark = sim.control("journal_mark")
+    run_sync(sim, db, tables=("events",))
+    calls = [c for c in sim.control("journal", since=mark) if c["path"] != "/$batch"]
+    first = next(c for c in calls if c["path"].endswith("/calendarView/delta"))
+    assert f"startDateTime={today - timedelta(days=364):%Y-%m-%d}" in first["query"], "a round over the new window"
+    assert ahead in live() and behind in live(), "entered, and left behind but still there"
+    assert deleted_unseen not in live()
+    assert set(live()) == view(today + timedelta(days=1)) | {moved, behind}
+    # Read by id: what the new round reported removed (a first round may report recent removals too)
+    # and the stored event inside the new window it did not list; never what merely fell behind.
+    confirms = {c["path"].rsplit("/", 1)[1]: c["status"] for c in calls if "/events/" in c["path"]}
+    assert confirms[deleted_unseen] == 404 and behind not in confirms and ahead not in confirms
+    assert set(confirms) <= {deleted_unseen, deleted_by_delta, moved}
+    tombstoned = dict(Warehouse(db).query_rows(
+        "SELECT id, subject FROM events WHERE user_id = ? AND _deleted_at IS NOT NULL", [user]))
+    assert set(tombstoned) == {deleted_by_delta, deleted_unseen}

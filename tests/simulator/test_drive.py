@@ -24,7 +24,7 @@ def _by_name(sim: Simulator, user: str, name: str) -> dict:
     return next(i for i in _state(sim, user).values() if i["name"] == name)
 
 
-def _ancestors(state: dict[str, dict], item_id: str) -> set[str]:
+def ancestors(state: dict[str, dict], item_id: str) -> set[str]:
     out: set[str] = set()
     parent = state[item_id]["parentReference"].get("id")
     while parent is not None:
@@ -122,7 +122,7 @@ def test_token_latest_then_only_new_changes(sim: Simulator, graph: GraphTestClie
     assert changes[created["id"]]["size"] == 42
 
 
-def test_incremental_round_reports_changes_deleted_facet_and_ancestors(sim: Simulator,
+def test_incremental_round_reports_changes_deleted_facet_andancestors(sim: Simulator,
                                                                       graph: GraphTestClient) -> None:
     user = graph.first_user()
     link = _delta_link(graph, user)
@@ -140,8 +140,8 @@ def test_incremental_round_reports_changes_deleted_facet_and_ancestors(sim: Simu
     changes = _dedupe(graph.follow(link)[0])
     after = _state(sim, user)
     expected = {created["id"], image["id"], budget["id"], notes["id"]}
-    expected |= _ancestors(after, created["id"]) | _ancestors(after, image["id"]) | _ancestors(before, budget["id"])
-    expected |= _ancestors(before, notes["id"]) | _ancestors(after, notes["id"])
+    expected |= ancestors(after, created["id"]) | ancestors(after, image["id"]) | ancestors(before, budget["id"])
+    expected |= ancestors(before, notes["id"]) | ancestors(after, notes["id"])
     assert set(changes) == expected
     gone = changes[budget["id"]]
     assert gone["deleted"] == {"state": "deleted"} and "name" not in gone and "@removed" not in gone
@@ -157,7 +157,7 @@ def test_deleting_a_folder_reports_everything_below_it(sim: Simulator, graph: Gr
     link = _delta_link(graph, user)
     before = _state(sim, user)
     documents = _by_name(sim, user, "Documents")
-    below = {k for k in before if documents["id"] in _ancestors(before, k)}
+    below = {k for k in before if documents["id"] in ancestors(before, k)}
     assert below
     assert graph.delete(f"/users/{user}/drive/items/{documents['id']}").status_code == 204
     changes = _dedupe(graph.follow(link)[0])
