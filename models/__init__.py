@@ -18,7 +18,7 @@ from models.calendar import (
     RoomList,
 )
 from models.files import Drive, DriveItem, DriveItemPermission
-from models.mail import Category, MailFolder, Message, User
+from models.mail import Category, MailFolder, Message, MessageAttachment, User
 from models.registry import ColumnSpec, TableSpec, build_spec
 from models.teams import Channel, ChannelMember, ChannelMessage, Chat, ChatMember, ChatMessage, Team, TeamMember
 
@@ -26,6 +26,7 @@ GRAPH_MODELS: tuple[type[GraphTable], ...] = (
     User,
     MailFolder,
     Message,
+    MessageAttachment,
     Category,
     Event,
     EventAttachment,
@@ -71,6 +72,7 @@ __all__ = [
     "GraphTable",
     "MailFolder",
     "Message",
+    "MessageAttachment",
     "Room",
     "RoomList",
     "TableSpec",

@@ -65,7 +65,18 @@ class Event(GraphTable, table=True):
     web_link: str | None = graph_field()
 
 
-class EventAttachment(GraphTable, table=True):
+class AttachmentColumns(GraphTable):
+    """An Outlook attachment's metadata (resources/attachment.md), of events and of messages alike."""
+
+    odata_type: str | None = graph_field(path=("@odata.type",))  # one key: the dot is part of it
+    name: str | None = graph_field()
+    content_type: str | None = graph_field()
+    size: int | None = graph_field(BIGINT)
+    is_inline: bool | None = graph_field(BOOLEAN)
+    last_modified_date_time: datetime | None = graph_field(TIMESTAMPTZ)
+
+
+class EventAttachment(AttachmentColumns, table=True):
     """Attachment metadata of an event; ``contentBytes`` stays in ``_raw`` only if it was selected."""
 
     __tablename__ = "event_attachments"
@@ -73,12 +84,6 @@ class EventAttachment(GraphTable, table=True):
     user_id: str = scope_key()
     event_id: str = scope_key()
     id: str = graph_key()
-    odata_type: str | None = graph_field(path=("@odata.type",))  # one key: the dot is part of it
-    name: str | None = graph_field()
-    content_type: str | None = graph_field()
-    size: int | None = graph_field(BIGINT)
-    is_inline: bool | None = graph_field(BOOLEAN)
-    last_modified_date_time: datetime | None = graph_field(TIMESTAMPTZ)
 
 
 class Calendar(GraphTable, table=True):

@@ -1,4 +1,4 @@
-"""Users and mail (Graph v1.0 user, mailFolder, message, outlookCategory)."""
+"""Users and mail (Graph v1.0 user, mailFolder, message, attachment, outlookCategory)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from models.base import BIGINT, BOOLEAN, JSON, TIMESTAMPTZ, GraphTable, graph_field, graph_key, scope_key
+from models.calendar import AttachmentColumns
 
 
 class User(GraphTable, table=True):
@@ -88,6 +89,16 @@ class Message(GraphTable, table=True):
     is_read_receipt_requested: bool | None = graph_field(BOOLEAN)
     change_key: str | None = graph_field()
     web_link: str | None = graph_field()
+
+
+class MessageAttachment(AttachmentColumns, table=True):
+    """Attachment metadata of a message (opt-in); its bytes go to GRAPHSYNC_FILES_DIR, never here."""
+
+    __tablename__ = "message_attachments"
+
+    user_id: str = scope_key()
+    message_id: str = scope_key()
+    id: str = graph_key()
 
 
 class Category(GraphTable, table=True):

@@ -1,7 +1,8 @@
-"""Attachment content, opt-in: the files of `event_attachments` written to GRAPHSYNC_FILES_DIR.
+"""Attachment content, opt-in: the files of `event_attachments` and `message_attachments` written to
+GRAPHSYNC_FILES_DIR.
 
 The warehouse holds the metadata; the bytes go to disk, never into DuckDB, at
-`<files dir>/event_attachments/<user id>/<event id>/<attachment id>`, each read through
+`<files dir>/<table>/<user id>/<event or message id>/<attachment id>`, each read through
 `/attachments/{id}/$value` (outlook-large-attachments.md: the raw bytes, whatever the size, where
 `contentBytes` would carry a 4 MB file as 5.6 MB of base64 inside JSON). A file larger than the
 limit (GRAPHSYNC_FILES_MAX_MB) is left out.
@@ -28,6 +29,17 @@ FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
 AT_ONCE = 4  # downloads in flight (Outlook allows 4 concurrent requests per mailbox)
 
 
+@dataclass(frozen=True)
+class AttachmentTable:
+    table: str
+    parent_column: str  # the column naming the event or message
+    segment: str  # its Graph collection under the mailbox
+
+
+ATTACHMENT_TABLES = {spec.table: spec for spec in (AttachmentTable("event_attachments", "event_id", "events"),
+                                                   AttachmentTable("message_attachments", "message_id", "messages"))}
+
+
 @dataclass
 class FilesReport:
     written: int = 0
@@ -36,30 +48,34 @@ class FilesReport:
     failed: int = 0
 
 
-def attachment_path(files_dir: str | Path, user_id: str, event_id: str, attachment_id: str) -> Path:
+def attachment_path(files_dir: str | Path, user_id: str, parent_id: str, attachment_id: str,
+                    table: str = "event_attachments") -> Path:
     """Where an attachment's bytes live (ids are Graph's, made safe as file names)."""
-    return Path(files_dir) / "event_attachments" / _safe(user_id) / _safe(event_id) / _safe(attachment_id)
+    return Path(files_dir) / table / _safe(user_id) / _safe(parent_id) / _safe(attachment_id)
 
 
 async def download_attachments(routes: Routes, warehouse: Warehouse, files_dir: str, max_bytes: int,
-                               users: set[str] | None = None) -> FilesReport:
-    """Fetch every live file attachment missing from `files_dir` (of `users`, default all)."""
+                               tables: list[AttachmentTable], users: set[str] | None = None) -> FilesReport:
+    """Fetch every live file attachment of `tables` missing from `files_dir` (of `users`, default all)."""
     report = FilesReport()
-    rows = await asyncio.to_thread(warehouse.query_rows,
-                                   "SELECT user_id, event_id, id, size FROM event_attachments "
-                                   "WHERE _deleted_at IS NULL AND odata_type = ? ORDER BY user_id, event_id, id",
-                                   [FILE_ATTACHMENT])
+    rows = []
+    for spec in tables:
+        rows += [(spec, *row) for row in await asyncio.to_thread(
+            warehouse.query_rows,
+            f"SELECT user_id, {spec.parent_column}, id, size FROM {spec.table} "
+            f"WHERE _deleted_at IS NULL AND odata_type = ? ORDER BY ALL", [FILE_ATTACHMENT])]
     slots = asyncio.Semaphore(AT_ONCE)
 
-    async def one(user_id: str, event_id: str, attachment_id: str, size: int | None) -> None:
+    async def one(spec: AttachmentTable, user_id: str, parent_id: str, attachment_id: str, size: int | None) -> None:
         if size is not None and size > max_bytes:
             report.too_large += 1
             return
-        target = attachment_path(files_dir, user_id, event_id, attachment_id)
+        target = attachment_path(files_dir, user_id, parent_id, attachment_id, spec.table)
         if target.exists() and (size is None or target.stat().st_size == size):
             return
         client, mailbox = routes.mailbox_client(user_id)
-        path = f"{mailbox}/events/{quote(event_id, safe='')}/attachments/{quote(attachment_id, safe='')}/$value"
+        path = (f"{mailbox}/{spec.segment}/{quote(parent_id, safe='')}/attachments/"
+                f"{quote(attachment_id, safe='')}/$value")
         async with slots:
             try:
                 response = await client.request("GET", path)
@@ -70,7 +86,7 @@ async def download_attachments(routes: Routes, warehouse: Warehouse, files_dir: 
         report.written += 1
         report.bytes += len(response.content)
 
-    await asyncio.gather(*(one(*row) for row in rows if users is None or row[0] in users))
+    await asyncio.gather(*(one(*row) for row in rows if users is None or row[1] in users))
     return report
 
 

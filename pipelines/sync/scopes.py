@@ -143,7 +143,27 @@ class ScopeBook:
         live = self.child_scopes(child, (row for row in now if row["_live"]))
         every = self.child_scopes(child, [*before, *now])
         held = self.held.get(child.name, set())
-        return [scope for key, scope in every.items() if key not in live and key in held]
+        gone = {key: scope for key, scope in every.items() if key not in live and key in held}
+        elsewhere = self._given_elsewhere(child, gone) if gone else set()
+        return [scope for key, scope in gone.items() if key not in elsewhere]
+
+    def _given_elsewhere(self, child: StreamSpec, scopes: dict[str, Scope]) -> set[str]:
+        """Of these child scopes, those a live row of another scope of the parent still gives: a message
+        moved to another folder keeps its attachments. Only a child whose scope leaves out some of the
+        parent's scope fields (the folder) can be given by another parent scope; the rows looked at are
+        those of the parent scopes that agree on the fields both share (the same mailbox)."""
+        assert child.parent is not None
+        parent = self.plan[child.parent.stream]
+        if set(parent.scope) <= set(child.scope):
+            return set()
+        common = [name for name in parent.scope if name in child.scope]
+        wanted = {tuple(scope[name] for name in common) for scope in scopes.values()}
+        found: set[str] = set()
+        for key, rows in self.rows.get(parent.name, {}).items():
+            fields = dict(zip(parent.scope, key.split("/"), strict=False))
+            if tuple(fields.get(name) for name in common) in wanted:
+                found |= set(self.child_scopes(child, (row for row in rows if row["_live"]))) & set(scopes)
+        return found
 
     def retire(self, spec: StreamSpec, scope: Scope) -> list[PageBatch]:
         """Batches that tombstone a scope's rows and forget its state, then its unshared children's."""

@@ -65,6 +65,25 @@ MESSAGES = StreamSpec(
     delegated_permission="Mail.Read",
 )
 
+MESSAGE_ATTACHMENTS = StreamSpec(
+    name="message_attachments",
+    table="message_attachments",
+    group="mail",
+    description=("Attachment metadata of each message that has any (name, type, size; no content). Opt-in "
+                 "(`sync --only message_attachments`): one request per such message the first time, then "
+                 "only for new and changed ones; retired with the message."),
+    kind=Kind.SNAPSHOT,
+    path="/users/{user_id}/messages/{message_id}/attachments",
+    # contentBytes left out: metadata only (message-list-attachments.md; a file would come inline).
+    query="$select=id,name,contentType,size,isInline,lastModifiedDateTime",
+    root=Root.MAILBOX,
+    parent=Parent("messages", (("user_id", "user_id"), ("message_id", "id")), changed_only=True,
+                  only_if="has_attachments"),
+    opt_in=True,
+    app_permission="Mail.Read",  # message-list-attachments.md
+    delegated_permission="Mail.Read",
+)
+
 EVENTS = StreamSpec(
     name="events",
     table="events",
@@ -366,9 +385,9 @@ CHANNEL_MESSAGES = StreamSpec(
     delegated_permission="ChannelMessage.Read.All",
 )
 
-PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, CATEGORIES, EVENTS, EVENT_ATTACHMENTS, CALENDARS, CALENDAR_GROUPS,
-             CALENDAR_PERMISSIONS, ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS,
-             CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
+PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, MESSAGE_ATTACHMENTS, CATEGORIES, EVENTS, EVENT_ATTACHMENTS, CALENDARS,
+             CALENDAR_GROUPS, CALENDAR_PERMISSIONS, ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS,
+             CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
 # -- delegated: the same tables, read as each signed-in person -------------------------------------
@@ -417,8 +436,12 @@ def tables_markdown() -> str:
             if spec.parent else "tenant"
         key = ", ".join(TABLES[spec.table].key_columns)
         delegated = DELEGATED_PLAN[spec.name].path
-        lines.append(f"| `{spec.table}` | `GET {spec.path}` | `GET {delegated}` | {_HOW[spec.kind.value]} | {parent} "
-                     f"| `{key}` |")
+        how = _HOW[spec.kind.value]
+        if spec.window_days:
+            how += f", over {spec.window_days[0]} days before to {spec.window_days[1]} after each run's day"
+        if spec.opt_in:
+            how += "; opt-in"
+        lines.append(f"| `{spec.table}` | `GET {spec.path}` | `GET {delegated}` | {how} | {parent} | `{key}` |")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from connectors.settings import GraphSettings
 from pipelines.sync.engine import StreamRun, StreamStats
 from pipelines.sync.exclusive import SyncSkipped, one_sync_at_a_time
 from pipelines.sync.fetch import PageFetcher
-from pipelines.sync.files import FilesReport, download_attachments
+from pipelines.sync.files import ATTACHMENT_TABLES, FilesReport, download_attachments
 from pipelines.sync.plan import Plan, Root, StreamSpec
 from pipelines.sync.progress import Progress
 from pipelines.sync.routes import Routes, account_routes, app_routes, delegated_scopes
@@ -245,10 +245,11 @@ class TenantSync:
             try:
                 await _Walk(self, book, routes, writer).run()
                 await writer.close(release=False)  # run() writes the run log first
-                if self.settings.files_dir and "event_attachments" in self.options.tables:
+                attachments = [spec for table, spec in ATTACHMENT_TABLES.items() if table in self.options.tables]
+                if self.settings.files_dir and attachments:
                     self.report.files = await download_attachments(
                         routes, self.warehouse, self.settings.files_dir, self.settings.files_max_bytes,
-                        set(self.report.mailboxes))
+                        attachments, set(self.report.mailboxes))
             finally:
                 ticker.cancel()
                 if reporter is not None:

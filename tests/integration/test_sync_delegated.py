@@ -30,6 +30,7 @@ VISIBLE = {
     "calendar_permissions": "user_id IN ({people})",
     "categories": "user_id IN ({people})",
     "event_attachments": "user_id IN ({people})",
+    "message_attachments": "user_id IN ({people})",
     "rooms": "TRUE",  # the tenant's, seen by anyone
     "room_lists": "TRUE",
     "drives": "owner_user_id IN ({people})",

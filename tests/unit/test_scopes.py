@@ -57,3 +57,18 @@ def test_changed_only_children_follow_the_rows_this_run_wrote() -> None:
     rows = [row("d1"), {**row("d2"), "_written": True}, row("d3")]
     assert [s["drive_id"] for s in b.to_sync(changed_only, rows)] == ["d2", "d3"]  # d3: never synced
     assert [s["drive_id"] for s in b.to_sync(DRIVE_ITEMS, rows)] == ["d1", "d2", "d3"]
+
+
+def test_a_message_moved_to_another_folder_keeps_its_attachments() -> None:
+    selected = ["mail_folders", "messages", "message_attachments"]
+    b = ScopeBook(PLAN, selected, states={}, held={"message_attachments": {"u1/m1", "u1/m2", "u2/m1"}})
+    message = {"user_id": "u1", "has_attachments": True}
+    # The new folder's round already wrote m1; then the old folder reports m1 and m2 removed.
+    b.rows = {"messages": {"u1/f2": [{**row("m1", **message), "parent_folder_id": "f2"}],
+                           "u2/f1": [{**row("m2", user_id="u2", has_attachments=True), "parent_folder_id": "f1"}]}}
+    before = [{**row("m1", **message), "parent_folder_id": "f1"}, {**row("m2", **message), "parent_folder_id": "f1"}]
+    now = [{**r, "_live": False} for r in before]
+    b.rows["messages"]["u1/f1"] = now
+    gone = b.gone(PLAN["message_attachments"], before, now)
+    # m2 lives on in no folder of u1 (u2's m2 is another mailbox's): retired; m1 lives on in f2.
+    assert gone == [{"user_id": "u1", "message_id": "m2"}]
