@@ -153,7 +153,7 @@ CHARTS: tuple[Chart, ...] = (
 )
 
 _SUMMARY = """SELECT (SELECT count(*) FROM messages WHERE _deleted_at IS NULL),
-    (SELECT count(*) FROM events WHERE _deleted_at IS NULL),
+    (SELECT count(*) FROM events WHERE _deleted_at IS NULL AND coalesce(type, '') <> 'seriesMaster'),
     (SELECT count(*) FROM drive_items WHERE _deleted_at IS NULL AND NOT coalesce(is_folder, false)),
     (SELECT count(*) FROM chat_messages WHERE _deleted_at IS NULL)
         + (SELECT count(*) FROM channel_messages WHERE _deleted_at IS NULL)"""

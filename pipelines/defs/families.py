@@ -25,8 +25,8 @@ PARTITION_SOURCE = "users"  # its own asset (pipelines/defs/directory): the sens
 
 def family_tables(group: str, partitioned: bool) -> tuple[str, ...]:
     # Opt-in tables are synced by name only (`graphsync sync --only`), so they have no asset.
-    return tuple(s.table for s in PLAN.streams.values() if s.group == group and not s.opt_in
-                 and s.name != PARTITION_SOURCE and PLAN.partitioned(s) == partitioned)
+    return tuple(dict.fromkeys(s.table for s in PLAN.streams.values() if s.group == group and not s.opt_in
+                               and s.name != PARTITION_SOURCE and PLAN.partitioned(s) == partitioned))
 
 
 def _specs(group: str, tables: tuple[str, ...]) -> list[dg.AssetSpec]:

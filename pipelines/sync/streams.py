@@ -156,6 +156,23 @@ CATEGORIES = StreamSpec(
     delegated_permission="MailboxSettings.Read",
 )
 
+# A calendar view holds occurrences, never their series: each series an occurrence names is read
+# whole once (with its recurrence pattern) into `events` as a row of type seriesMaster, again when
+# one of its occurrences changes, and retired when no live occurrence names it any more.
+EVENT_SERIES = StreamSpec(
+    name="event_series",
+    table="events",
+    group="calendar",
+    description="The series of recurring events (type seriesMaster, with their recurrence pattern).",
+    kind=Kind.SINGLE,
+    path="/users/{user_id}/events/{series_master_id}",
+    root=Root.MAILBOX,
+    parent=Parent("events", (("user_id", "user_id"), ("series_master_id", "series_master_id")), changed_only=True),
+    scope_columns=(("series_master_id", "id"),),
+    app_permission="Calendars.Read",  # event-get.md
+    delegated_permission="Calendars.Read",
+)
+
 EVENT_ATTACHMENTS = StreamSpec(
     name="event_attachments",
     table="event_attachments",
@@ -385,9 +402,10 @@ CHANNEL_MESSAGES = StreamSpec(
     delegated_permission="ChannelMessage.Read.All",
 )
 
-PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, MESSAGE_ATTACHMENTS, CATEGORIES, EVENTS, EVENT_ATTACHMENTS, CALENDARS,
-             CALENDAR_GROUPS, CALENDAR_PERMISSIONS, ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS, DRIVE_ITEM_PERMISSIONS,
-             CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS, CHANNEL_MEMBERS, CHANNEL_MESSAGES))
+PLAN = Plan((USERS, MAIL_FOLDERS, MESSAGES, MESSAGE_ATTACHMENTS, CATEGORIES, EVENTS, EVENT_SERIES, EVENT_ATTACHMENTS,
+             CALENDARS, CALENDAR_GROUPS, CALENDAR_PERMISSIONS, ROOMS, ROOM_LISTS, DRIVES, DRIVE_ITEMS,
+             DRIVE_ITEM_PERMISSIONS, CHATS, CHAT_MEMBERS, CHAT_MESSAGES, TEAMS, TEAM_MEMBERS, CHANNELS,
+             CHANNEL_MEMBERS, CHANNEL_MESSAGES))
 STREAMS: dict[str, StreamSpec] = PLAN.streams
 
 # -- delegated: the same tables, read as each signed-in person -------------------------------------

@@ -250,3 +250,30 @@ def test_the_calendar_window_moves_with_the_day_and_only_deleted_events_are_tomb
     tombstoned = dict(Warehouse(db).query_rows(
         "SELECT id, subject FROM events WHERE user_id = ? AND _deleted_at IS NOT NULL", [user]))
     assert set(tombstoned) == {deleted_by_delta, deleted_unseen}
+
+
+def test_a_series_is_a_row_of_its_own_kept_current_and_gone_with_its_occurrences(
+        sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    graph = GraphTestClient(sim)
+    run_sync(sim, db, tables=("users", "events"))
+    wh = Warehouse(db)
+    user, master = wh.query_rows("SELECT user_id, id FROM events WHERE type = 'seriesMaster' ORDER BY id LIMIT 1")[0]
+
+    def occurrences(live: bool) -> int:
+        return wh.query_rows(f"SELECT count(*) FROM events WHERE series_master_id = ? AND _deleted_at IS "
+                             f"{'' if live else 'NOT '}NULL", [master])[0][0]
+
+    assert occurrences(live=True) > 1
+    assert graph.patch(f"/users/{user}/events/{master}", headers=_IMMUTABLE,
+                       json={"subject": "Weekly sync (renamed)"}).status_code == 200
+    run_sync(sim, db, tables=("events",))
+    assert wh.query_rows("SELECT subject FROM events WHERE id = ?", [master]) == [("Weekly sync (renamed)",)]
+
+    count = occurrences(live=True)
+    assert graph.delete(f"/users/{user}/events/{master}").status_code == 204
+    run_sync(sim, db, tables=("events",))
+    assert wh.query_rows("SELECT _deleted_at IS NOT NULL FROM events WHERE id = ?", [master]) == [(True,)]
+    assert occurrences(live=True) == 0 and occurrences(live=False) == count
+    others = wh.query_rows("SELECT count(*) FROM events WHERE type = 'seriesMaster' AND _deleted_at IS NULL")[0][0]
+    assert others >= 1, "the other series stay"

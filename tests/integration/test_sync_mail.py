@@ -193,14 +193,16 @@ def test_runs_are_logged_in_the_warehouse(sim: Simulator, tmp_path: Path) -> Non
     assert runs[0][1] == stored and "403" in runs[1][2]
 
 
+_IMMUTABLE_IDS = {"Prefer": 'IdType="ImmutableId"'}
+
+
 def _calendar_view(sim: Simulator, user: str) -> set[str]:
     """Every event instance Graph shows in the stream's window, through the plain calendarView list."""
     from tests.conftest import GraphTestClient
 
     graph = GraphTestClient(sim)
     window = EVENTS.first_url({"user_id": user}).split("?", 1)[1]
-    items, _, _ = graph.follow(f"/users/{user}/calendarView?{window}&$top=50",
-                               headers={"Prefer": 'IdType="ImmutableId"'})
+    items, _, _ = graph.follow(f"/users/{user}/calendarView?{window}&$top=50", headers=_IMMUTABLE_IDS)
     return {i["id"] for i in items}
 
 
@@ -209,12 +211,26 @@ def test_events_sync_matches_the_calendar_view(sim: Simulator, tmp_path: Path) -
     run_sync(sim, db, tables=("users", "events"), page_size=4)
     users = sim.control("user_ids")
 
-    def stored(user: str) -> set[str]:
+    def stored(user: str, series: bool = False) -> set[str]:
         return {r[0] for r in Warehouse(db).query_rows(
-            "SELECT id FROM events WHERE user_id = ? AND _deleted_at IS NULL", [user])}
+            "SELECT id FROM events WHERE user_id = ? AND _deleted_at IS NULL "
+            f"AND coalesce(type, '') {'=' if series else '<>'} 'seriesMaster'", [user])}
+
+    def series(user: str) -> set[str]:
+        """The series the calendar view's occurrences belong to."""
+        from tests.conftest import GraphTestClient
+
+        window = EVENTS.first_url({"user_id": user}).split("?", 1)[1]
+        return {i["seriesMasterId"] for i in GraphTestClient(sim).follow(
+            f"/users/{user}/calendarView?{window}&$top=50", headers=_IMMUTABLE_IDS)[0] if i.get("seriesMasterId")}
 
     assert all(stored(u) == _calendar_view(sim, u) for u in users)
     assert sum(len(stored(u)) for u in users) > 3 * 6, "occurrences of recurring events are rows too"
+    assert all(stored(u, series=True) == series(u) for u in users) and series(users[0]), \
+        "each series an occurrence names is a row of its own"
+    (pattern,) = Warehouse(db).query_rows("SELECT recurrence->>'$.pattern.type' FROM events "
+                                          "WHERE type = 'seriesMaster' LIMIT 1")[0]
+    assert pattern, "a series row carries its recurrence pattern"
     state = sim.control("calendar_state", user=users[0])
     singles = sorted(eid for eid, e in state.items() if e.get("type") == "singleInstance")
     sim.control("create_event", user=users[0], fields={"subject": "Board meeting"})
@@ -231,6 +247,7 @@ def test_events_sync_matches_the_calendar_view(sim: Simulator, tmp_path: Path) -
     assert [(c["method"], c["path"].rsplit("/", 1)[0], c["status"]) for c in confirms] == [
         ("GET", f"/users/{users[0]}/events", 404)]
     assert stored(users[0]) == _calendar_view(sim, users[0])
+    assert stored(users[0], series=True) == series(users[0])
     subject = Warehouse(db).query_rows("SELECT subject FROM events WHERE id = ?", [edited["immutableId"]])
     assert subject == [("Moved agenda",)]
 
