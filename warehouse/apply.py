@@ -45,6 +45,8 @@ def apply_batches(connection: duckdb.DuckDBPyConnection, batches: list[PageBatch
     for (table, guard_columns), removed in _group_removals(batches, removals).items():
         counts.add(table, ApplyCounts(
             tombstoned=_tombstone_removed(connection, TABLES[table], guard_columns, removed, moment)))
+    for (table, column), removed in _group_cascades(batches, removals).items():
+        counts.add(table, ApplyCounts(tombstoned=_tombstone_below(connection, TABLES[table], column, removed, moment)))
     for (table, columns), sweeps in _group_sweeps(batches).items():
         counts.add(table, ApplyCounts(tombstoned=_sweep_unseen(connection, TABLES[table], columns, sweeps, moment)))
     _store_states(connection, [batch.state for batch in batches if batch.state is not None])
@@ -109,6 +111,17 @@ def _group_removals(batches: list[PageBatch], removals: list[list[str]]
         scope = tuple(batch.scope_values[c] for c in TABLES[batch.table].scope_columns)
         rows = groups.setdefault((batch.table, tuple(guard)), [])
         rows.extend((*scope, item_id, *guard.values()) for item_id in removed)
+    return groups
+
+
+def _group_cascades(batches: list[PageBatch], removals: list[list[str]]
+                    ) -> dict[tuple[str, str], list[tuple[str, ...]]]:
+    """Removed keys (scope values, id) per (table, tree column), of the batches that cascade."""
+    groups: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    for batch, removed in zip(batches, removals, strict=True):
+        if removed and batch.cascade is not None:
+            scope = tuple(batch.scope_values[c] for c in TABLES[batch.table].scope_columns)
+            groups.setdefault((batch.table, batch.cascade), []).extend((*scope, item_id) for item_id in removed)
     return groups
 
 
@@ -291,6 +304,26 @@ def _tombstone_removed(connection: duckdb.DuckDBPyConnection, spec: TableSpec, g
         connection, _REMOVED, staged, now,
         f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now "
         f"FROM (SELECT DISTINCT * FROM {_REMOVED}) AS r WHERE {condition} AND t._deleted_at IS NULL")
+
+
+def _tombstone_below(connection: duckdb.DuckDBPyConnection, spec: TableSpec, column: str,
+                     removed: list[tuple[str, ...]], now: datetime) -> int:
+    """Tombstone the live rows below the removed ones in the tree `column` draws, however deep."""
+    scope = list(spec.scope_columns)
+    staged, _ = _staged_match([*scope, "id"], removed)
+    names = staged.column_names
+    same_scope = "".join(f" AND c.{ident(s)} = b.{ident(s)}" for s in scope)
+    top = ", ".join(f"r.{name} AS {ident(col)}" for name, col in zip(names, [*scope, "id"], strict=True))
+    keys = ", ".join(ident(c) for c in [*scope, "id"])
+    below = (f"WITH RECURSIVE below({keys}) AS (SELECT {top} FROM {_REMOVED} AS r UNION "
+             f"SELECT {', '.join(f'c.{ident(c)}' for c in [*scope, 'id'])} FROM {ident(spec.name)} AS c "
+             f"JOIN below AS b ON c.{ident(column)} = b.id{same_scope} "
+             "WHERE c._deleted_at IS NULL OR c._deleted_at = $now) ")
+    match = " AND ".join(f"t.{ident(c)} = d.{ident(c)}" for c in [*scope, "id"])
+    return _update_from_staged(
+        connection, _REMOVED, staged, now,
+        f"UPDATE {ident(spec.name)} AS t SET _deleted_at = $now FROM ({below}SELECT DISTINCT * FROM below) AS d "
+        f"WHERE {match} AND t._deleted_at IS NULL")
 
 
 def _sweep_unseen(connection: duckdb.DuckDBPyConnection, spec: TableSpec, columns: tuple[str, ...],

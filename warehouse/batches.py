@@ -57,6 +57,10 @@ class PageBatch:
     # The scope's parent is gone (a deleted user, folder, channel): tombstone every live row matching
     # these column values.
     retire: dict[str, str] | None = None
+    # The table is a tree by this column (a drive item's parent_id): a removed row also tombstones the
+    # live rows below it, however deep, so a deleted folder takes its contents along even where the
+    # feed names only the folder.
+    cascade: str | None = None
     # The upserts are whole objects read again whether or not they changed (a snapshot's list): a row
     # whose stored _raw is the same keeps it and only has its sync marks moved (counted `unchanged`).
     compare: bool = False
@@ -102,6 +106,8 @@ def validate(batch: PageBatch) -> None:
             f"{batch.table}: scope_values must give exactly {list(spec.scope_columns)}, "
             f"got {sorted(batch.scope_values)}"
         )
+    if batch.cascade is not None and batch.cascade not in spec.columns:
+        raise WarehouseError(f"{batch.table}: unknown cascade column {batch.cascade!r}")
     for filters in (batch.removal_guard, batch.sweep_unseen, batch.retire):
         unknown = set(filters or {}) - set(spec.columns)
         if unknown:

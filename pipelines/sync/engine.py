@@ -394,6 +394,7 @@ class StreamRun:
             removal_guard=guard,
             state=state,
             sweep_unseen=sweep,
+            cascade=self.spec.removal_cascade,
             # Lists read whole each round mostly bring back what is stored: leave equal rows be.
             compare=self.spec.kind is not Kind.DELTA,
         )

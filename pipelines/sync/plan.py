@@ -113,6 +113,9 @@ class StreamSpec:
     # value: a message moved to another folder is reported removed by its old folder, possibly after
     # the new folder already reported it, and must stay live.
     removal_guard: tuple[str, str] | None = None  # (column, scope field)
+    # The table is a tree by this column: a removed item also tombstones the stored rows below it (a
+    # deleted folder's contents, should the feed name only the folder).
+    removal_cascade: str | None = None
     page_size: int = 100  # sent as Prefer: odata.maxpagesize; also the room reserved per page
     query: str = ""  # extra query options of the first call (delta tokens carry them afterwards)
     headers: dict[str, str] = field(default_factory=dict, hash=False)

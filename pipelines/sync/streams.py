@@ -242,6 +242,9 @@ DRIVE_ITEMS = StreamSpec(
     root=Root.MAILBOX,
     parent=Parent("drives", (("drive_id", "id"),)),
     removal=Removal.DELETED_FACET,
+    # driveitem-delta.md does not say a deleted folder's descendants are each reported (the simulator
+    # reports them); tombstoning the stored subtree holds either way.
+    removal_cascade="parent_id",
     page_size=200,
     app_permission="Files.Read.All",
     delegated_permission="Files.Read",

@@ -295,6 +295,28 @@ def test_other_tables_use_their_scope_and_facets(wh: Warehouse) -> None:
     ]  # fmt: skip
 
 
+def test_a_removed_folder_takes_every_live_row_below_it_along(wh: Warehouse) -> None:
+    """PageBatch.cascade: a feed that names only the deleted folder still tombstones its contents,
+    however deep, in its drive only; what was moved out of it in the same batch stays."""
+    def item(item_id: str, parent: str | None) -> dict[str, Any]:
+        return {"id": item_id, "name": item_id, **({"parentReference": {"id": parent}} if parent else {})}
+
+    tree = [item("root", None), item("top", "root"), item("sub", "top"), item("a", "sub"), item("b", "top"),
+            item("moved", "sub"), item("beside", "root")]
+    for drive in ("d1", "d2"):
+        wh.apply([PageBatch("drive_items", {"drive_id": drive}, tree, set(), [], None,
+                            StreamState("drive_items", drive, None, "delta", None, T0))], at(1))
+    # d1's feed: "moved" went to the root, then "top" was deleted (only the folder is named).
+    removal = PageBatch("drive_items", {"drive_id": "d1"}, [item("moved", "root")], set(), ["top"], None,
+                        StreamState("drive_items", "d1", None, "delta", None, T0), cascade="parent_id")
+    counts = wh.apply([removal], at(2))
+    live = set(wh.query_rows("SELECT drive_id, id FROM drive_items WHERE _deleted_at IS NULL"))
+    assert live == {("d1", "root"), ("d1", "beside"), ("d1", "moved"), *(("d2", i["id"]) for i in tree)}
+    assert counts.tombstoned == 4  # top, sub, a, b
+    gone = wh.query_rows("SELECT DISTINCT _deleted_at FROM drive_items WHERE _deleted_at IS NOT NULL")
+    assert gone == [(at(2),)]
+
+
 def test_bad_scope_values_are_rejected(wh: Warehouse) -> None:
     batch = messages_batch([message("m1")])
     batch.scope_values = {}
