@@ -124,3 +124,21 @@ def drive_permissions_in_tenant(graph: GraphTestClient, sim: Simulator) -> set[t
 def drive_permissions_stored(db: Path) -> set[tuple[str, str, str]]:
     return set(Warehouse(db).query_rows(
         "SELECT drive_id, item_id, id FROM drive_item_permissions WHERE _deleted_at IS NULL"))
+
+
+def assert_events_exact(sim: Simulator, db: Path) -> None:
+    """Each mailbox's live events equal what its calendar view shows over the sync's window (the
+    occurrences), plus the series those occurrences belong to."""
+    from pipelines.sync.streams import EVENTS
+    from tests.conftest import GraphTestClient
+
+    graph = GraphTestClient(sim)
+    for user in sim.control("user_ids"):
+        window = EVENTS.first_url({"user_id": user}).split("?", 1)[1]
+        view = graph.follow(f"/users/{user}/calendarView?{window}&$top=50",
+                            headers={"Prefer": 'IdType="ImmutableId"'})[0]
+        stored = Warehouse(db).query_rows(
+            "SELECT id, type = 'seriesMaster' FROM events WHERE user_id = ? AND _deleted_at IS NULL", [user])
+        assert {i for i, master in stored if not master} == {item["id"] for item in view}, user
+        assert {i for i, master in stored if master} == {item["seriesMasterId"] for item in view
+                                                         if item.get("seriesMasterId")}, user

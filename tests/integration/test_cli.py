@@ -17,7 +17,7 @@ import pytest
 
 from connectors.simulator.server import Simulator
 from tests.conftest import start_simulator
-from tests.integration.helpers import assert_exact, warehouse_state
+from tests.integration.helpers import assert_events_exact, assert_exact, warehouse_state
 from tests.integration.test_sync_teams import TEAMS_TABLES, assert_teams_exact, warehouse_teams
 from warehouse import Warehouse
 
@@ -133,12 +133,16 @@ def test_sigkill_at_random_points_then_rerun_is_exact(tmp_path: Path) -> None:
                 user = sim.control("user_ids")[0]
                 created = sim.control("create_message", user=user, folder="inbox")
                 sim.control("move_message", user=user, message_id=created["id"], folder="archive")
+                event = next(k for k, e in sim.control("calendar_state", user=user).items()
+                             if e.get("type") == "singleInstance")
+                sim.control("delete_event", user=user, event_id=event)
 
         interrupted = _kill_at_random_points(sim, env, tmp_path, ["--page-size", "25", "--quiet"], 20261127, change)
         assert interrupted >= 3, "the kills must land while the sync is running"
         final = _run(["sync", "--page-size", "25", "--quiet"], env, tmp_path)
         assert final.returncode == 0, final.stderr
         assert_exact(sim, db)
+        assert_events_exact(sim, db)
         statuses = dict(Warehouse(db).query_rows("SELECT status, count(*) FROM _sync_runs GROUP BY ALL"))
         assert statuses.get("abandoned", 0) >= 3 and "running" not in statuses, \
             f"killed runs stay visible in the run log, marked abandoned by the next run: {statuses}"
