@@ -67,12 +67,13 @@ def status(warehouse: Warehouse, recent: int = 5) -> dict[str, Any]:
 
 
 def render(report: dict[str, Any]) -> str:
+    width = max([len("table"), *(len(t["table"]) for t in report["tables"])]) + 2
     lines = [f"warehouse {report['warehouse']}", "",
-             f"  {'table':<18}{'live':>10}{'deleted':>9}  {'last synced (UTC)':<21}{'lag':>9}  scopes"]
+             f"  {'table':<{width}}{'live':>10}{'deleted':>9}  {'last synced (UTC)':<21}{'lag':>9}  scopes"]
     for t in report["tables"]:
         synced = (t["last_synced"] or "never")[:19].replace("T", " ")
         mid = f" ({t['mid_round']} mid-round)" if t["mid_round"] else ""
-        lines.append(f"  {t['table']:<18}{t['live_rows']:>10,}{t['tombstoned_rows']:>9,}  {synced:<21}"
+        lines.append(f"  {t['table']:<{width}}{t['live_rows']:>10,}{t['tombstoned_rows']:>9,}  {synced:<21}"
                      f"{_ago(t['lag_seconds']):>9}  {t['scopes']}{mid}")
     lines += ["", "  recent runs:"]
     for r in report["runs"]:
