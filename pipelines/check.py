@@ -57,7 +57,7 @@ async def check(settings: GraphSettings, tables: tuple[str, ...],
 
 
 async def _check(graph: GraphClient, plan: Plan, tables: tuple[str, ...], me: str | None) -> list[TableCheck]:
-    wanted = plan.selection(tables)
+    wanted = [name for name in plan.selection(tables) if plan.primary[plan[name].table] == name]
     names = list(dict.fromkeys([*_ancestors(plan, wanted), *wanted]))
     samples: dict[str, dict[str, Any] | None] = {}  # stream -> its first row as columns, None: unreadable
     results: dict[str, TableCheck] = {}

@@ -41,10 +41,7 @@ def status(warehouse: Warehouse, recent: int = 5) -> dict[str, Any]:
     states: dict[str, tuple[int, int]] = {stream: (scopes, mid) for stream, scopes, mid in warehouse.query_rows(
         "SELECT stream, count(*), count(*) FILTER (WHERE link_kind = 'next') "
         "FROM _sync_state GROUP BY stream")}
-    primary: dict[str, str] = {}  # table -> the stream that lists it (events; not event_series)
-    for spec in PLAN.streams.values():
-        primary.setdefault(spec.table, spec.name)
-    synced = [name for table, name in primary.items() if table in existing]
+    synced = [name for table, name in PLAN.primary.items() if table in existing]
     # One read of the file for every table's counts (each query_rows opens the warehouse anew).
     counts = {name: (live, gone) for name, live, gone in warehouse.query_rows(" UNION ALL ".join(
         f"SELECT '{name}', count(*) FILTER (WHERE _deleted_at IS NULL), "

@@ -245,6 +245,15 @@ class Plan:
         return tuple(dict.fromkeys(s.table for s in self.streams.values()))
 
     @property
+    def primary(self) -> dict[str, str]:
+        """Each table's first stream, the one that lists it (events' calendar view; event_series only
+        adds the series its occurrences name): what a table's status or check is about."""
+        first: dict[str, str] = {}
+        for spec in self.streams.values():
+            first.setdefault(spec.table, spec.name)
+        return first
+
+    @property
     def default_tables(self) -> tuple[str, ...]:
         """The tables a sync fills unless told otherwise: all but the opt-in ones."""
         return tuple(dict.fromkeys(s.table for s in self.streams.values() if not s.opt_in))
