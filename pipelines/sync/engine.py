@@ -14,11 +14,8 @@ where a round starts, what ends it and what it stores (see `Kind`):
   the new watermark is stored on its last page only, so a crashed round is simply repeated.
 - SINGLE: one GET; the object is the scope's only row (none on 404).
 
-A windowed feed (calendarView delta) keeps the window its round opened with in its tokens, and
-reports an item that merely left the window as removed. So a run on a later day opens a new round
-over the new window, and what a windowed feed reports removed, or a new window's round did not see
-of the stored rows inside that window, is read by id (`StreamSpec.confirm`): only a 404 tombstones
-it. Rows outside the window stay as they were last seen: the items still exist.
+A windowed feed (calendarView delta) starts a new round when the run's day moves its window, and
+reads what it reports removed by id before believing it (window.py).
 
 A full round's sweep keeps the rows written from the commit it began at (`BatchWriter.next_seq`), so
 what it saw is decided by commit numbers, never by comparing clocks.
@@ -26,7 +23,6 @@ what it saw is decided by commit numbers, never by comparing clocks.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,11 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.graph import GraphError, SyncStateLost
-from pipelines.sync.fetch import PageFetcher
+from pipelines.sync.fetch import PageFetcher, read_each
 from pipelines.sync.plan import Kind, Removal, StreamSpec, Window
+from pipelines.sync.window import unseen_in_window
 from pipelines.sync.writer import BatchWriter
 from warehouse import PageBatch, StreamState
-from warehouse.sql import ident
 
 MAX_RESTARTS = 3  # a feed that keeps losing its state is a Graph-side fault worth surfacing
 
@@ -120,6 +116,7 @@ class StreamRun:
     # What this round saw, for callers that derive further work from a stream (folders -> messages).
     track_ids: bool = False
     on_page: Callable[[int], None] | None = None  # progress: called with each page's item count
+    others_marks: list[tuple[str, str]] = field(default_factory=list)  # Plan.others_marks: rows not this stream's
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> item, when track_ids
     removed_ids: set[str] = field(default_factory=set)
     was_full_round: bool = False
@@ -285,34 +282,17 @@ class StreamRun:
         """Read each doubted item by id: a 404 is a removal, an answer the item as it is now."""
         assert self.spec.confirm is not None
         doubted, pending.doubted = sorted(pending.doubted), set()
-
-        async def read(item_id: str) -> dict[str, Any] | None:
-            self.stats.requests += 1
-            try:
-                return await self.fetcher.get(self.spec.confirm.format(**self.scope, id=item_id), {},  # type: ignore[union-attr]
-                                              small=True)
-            except GraphError as exc:
-                if exc.status == 404:
-                    return None
-                raise
-
-        for item_id, item in zip(doubted, await asyncio.gather(*map(read, doubted)), strict=True):
+        self.stats.requests += len(doubted)
+        found = await read_each(self.fetcher, [self.spec.confirm.format(**self.scope, id=i) for i in doubted])
+        for item_id, item in zip(doubted, found, strict=True):
             self._record(pending, item or {"id": item_id}, removed=item is None)
 
     async def _doubt_unseen(self, pending: PendingChanges, round_: _Round) -> None:
         """A windowed full round's last page: the stored live rows inside its window that it did not
         see are doubted (deleted while no token was held, or moved out of the window unseen)."""
         assert round_.window is not None
-        start, end = self.spec.window_columns
-        scope = self.spec.rows_of_scope()
-        kept = ("coalesce(_synced_seq, 0) < ?", round_.seq) if round_.seq is not None \
-            else ("_synced_at < ?", round_.started_at)
-        rows = await self.writer.read(
-            f"SELECT id FROM {ident(self.spec.table)} WHERE _deleted_at IS NULL AND {kept[0]} "
-            f"AND {ident(start)} < ? AND {ident(end)} >= ?"
-            + "".join(f" AND {ident(column)} = ?" for column, _ in scope),
-            [kept[1], round_.window[1], round_.window[0], *(self.scope[name] for _, name in scope)])
-        for (item_id,) in rows:
+        for item_id in await unseen_in_window(self.spec, self.scope, self.writer, round_.window,
+                                              round_.seq, round_.started_at, self.others_marks):
             if item_id not in pending.upserts and item_id not in pending.removals:
                 pending.doubt(item_id)
 
@@ -333,16 +313,9 @@ class StreamRun:
         if self.spec.detail is None or not items:
             return items
 
-        async def whole(item: dict[str, Any]) -> dict[str, Any] | None:
-            self.stats.requests += 1
-            try:
-                return await self.fetcher.get(self.spec.detail.format(id=item["id"]), {}, small=True)  # type: ignore[union-attr]
-            except GraphError as exc:
-                if exc.status == 404:
-                    return None
-                raise
-
-        return [item for item in await asyncio.gather(*map(whole, items)) if item is not None]
+        self.stats.requests += len(items)
+        found = await read_each(self.fetcher, [self.spec.detail.format(id=item["id"]) for item in items])
+        return [item for item in found if item is not None]
 
     # -- room and hand-off -------------------------------------------------------------------------
 

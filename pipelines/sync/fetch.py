@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from connectors.graph import GraphClient
+from connectors.graph import GraphClient, GraphError
 from connectors.graph.errors import error_from_answer
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
@@ -102,3 +102,17 @@ def _settle(waiting: _Waiting, answer: dict[str, Any]) -> None:
     else:
         path = waiting.url.split("?", 1)[0]
         waiting.answer.set_exception(error_from_answer(status, body, answer.get("headers") or {}, "GET", path))
+
+
+async def read_each(fetcher: PageFetcher, paths: list[str]) -> list[dict[str, Any] | None]:
+    """One object per path, read concurrently (and so batched); None where Graph answers 404."""
+
+    async def read(path: str) -> dict[str, Any] | None:
+        try:
+            return await fetcher.get(path, {}, small=True)
+        except GraphError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    return list(await asyncio.gather(*map(read, paths)))

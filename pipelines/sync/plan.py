@@ -142,6 +142,9 @@ class StreamSpec:
     accounts: Accounts | None = None
     # Synced only when asked for by name (`sync --only`): it costs a request per parent row.
     opt_in: bool = False
+    # A stream that fills a table another stream lists: its rows are those with this (column, value)
+    # (a series in `events`). The other stream's children and window leave them alone.
+    marks: tuple[str, str] | None = None
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -262,6 +265,11 @@ class Plan:
         chosen = set(self.streams) if among is None else set(among)
         return [s for s in self.streams.values() if s.parent and s.parent.stream == name and s.name in chosen]
 
+    def others_marks(self, name: str) -> list[tuple[str, str]]:
+        """The (column, value) marks of the other streams filling this stream's table: rows not its own."""
+        table = self.streams[name].table
+        return [s.marks for s in self.streams.values() if s.table == table and s.name != name and s.marks]
+
     def read_as(self, name: str, among: Iterable[str]) -> StreamSpec:
         """A stream as a run of the streams `among` reads it: with the preferences its children there
         need of its feed (Parent.prefer)."""
@@ -275,6 +283,7 @@ class Plan:
         spec = self.streams[name]
         taken = [column for child in self.children(name, among)
                  for column in (*(c for _, c in child.parent.fields), child.parent.only_if) if column]  # type: ignore[union-attr]
+        taken += [column for column, _ in self.others_marks(name)] if taken else []
         return list(dict.fromkeys([*(column for column, _ in spec.rows_of_scope()), "id", *taken]))
 
     def selection(self, tables: Iterable[str]) -> list[str]:

@@ -111,14 +111,16 @@ class ScopeBook:
 
     # -- children ----------------------------------------------------------------------------------
 
-    @staticmethod
-    def child_scopes(child: StreamSpec, rows: Iterable[Row]) -> dict[str, Scope]:
+    def child_scopes(self, child: StreamSpec, rows: Iterable[Row]) -> dict[str, Scope]:
         """Distinct child scopes of these parent rows, by scope key (rows lacking a field give none)."""
         assert child.parent is not None
+        marks = self.plan.others_marks(child.parent.stream)
         found: dict[str, Scope] = {}
         for row in rows:
             if child.parent.only_if and not row.get(child.parent.only_if):
                 continue
+            if any(row.get(column) == value for column, value in marks):
+                continue  # another stream's row in the parent's table (a series among events)
             values = {name: row.get(column) for name, column in child.parent.fields}
             if all(isinstance(v, str) and v for v in values.values()):
                 scope = {name: str(value) for name, value in values.items()}

@@ -169,6 +169,7 @@ EVENT_SERIES = StreamSpec(
     root=Root.MAILBOX,
     parent=Parent("events", (("user_id", "user_id"), ("series_master_id", "series_master_id")), changed_only=True),
     scope_columns=(("series_master_id", "id"),),
+    marks=("type", "seriesMaster"),
     app_permission="Calendars.Read",  # event-get.md
     delegated_permission="Calendars.Read",
 )
@@ -185,7 +186,7 @@ EVENT_ATTACHMENTS = StreamSpec(
     query="$select=id,name,contentType,size,isInline,lastModifiedDateTime",
     root=Root.MAILBOX,
     parent=Parent("events", (("user_id", "user_id"), ("event_id", "id")), changed_only=True,
-                  only_if="has_attachments"),
+                  only_if="has_attachments"),  # not of a series: its attachments are its occurrences'
     app_permission="Calendars.Read",  # event-list-attachments.md
     delegated_permission="Calendars.Read",
 )
@@ -439,39 +440,3 @@ DELEGATED_PLAN = PLAN.delegated((ME, JOINED_TEAMS))
 def plan_for(delegated: bool) -> Plan:
     """The plan of an auth mode: app-only (tenant-wide) or delegated (signed-in accounts)."""
     return DELEGATED_PLAN if delegated else PLAN
-
-_HOW = {
-    "delta": "delta link", "snapshot": "whole list each run; unseen rows tombstoned",
-    "watermark": "`lastModifiedDateTime gt` the last watermark", "single": "one object per scope",
-}
-
-
-def tables_markdown() -> str:
-    """The README's table of synced tables, from the plan (tests/unit/test_plan.py keeps them equal)."""
-    from models import TABLES
-
-    lines = ["| table | Graph source (app-only) | delegated | stays current by | scopes from | key |",
-             "|---|---|---|---|---|---|"]
-    for spec in PLAN.streams.values():
-        parent = f"`{spec.parent.stream}`" + (" (each distinct one once)" if spec.parent.shared else "") \
-            if spec.parent else "tenant"
-        key = ", ".join(TABLES[spec.table].key_columns)
-        delegated = DELEGATED_PLAN[spec.name].path
-        how = _HOW[spec.kind.value]
-        if spec.window_days:
-            how += f", over {spec.window_days[0]} days before to {spec.window_days[1]} after each run's day"
-        if spec.opt_in:
-            how += "; opt-in"
-        lines.append(f"| `{spec.table}` | `GET {spec.path}` | `GET {delegated}` | {how} | {parent} | `{key}` |")
-    return "\n".join(lines)
-
-
-def permissions_markdown() -> str:
-    """The README's least-privilege table: each table's application and delegated permission."""
-    lines = ["| table | application permission | delegated permission |", "|---|---|---|"]
-    lines += [f"| `{s.table}` | `{s.app_permission}` | `{s.delegated_permission}` |" for s in PLAN.streams.values()]
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(tables_markdown(), permissions_markdown(), sep="\n\n")

@@ -355,7 +355,8 @@ class _Walk:
             spec = replace(spec, page_size=sync.options.page_size)
         has_children = bool(self.plan.children(spec.name, self.selected))
         run = StreamRun(spec, scope, fetcher, self.writer, flush_items=sync.options.hand_off_items,
-                        track_ids=has_children, on_page=functools.partial(sync.progress.page, spec.table))
+                        track_ids=has_children, on_page=functools.partial(sync.progress.page, spec.table),
+                        others_marks=self.plan.others_marks(spec.name))
         async with in_flight:
             try:
                 await run.run(self._state(spec, scope))

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.sync.docs import permissions_markdown, tables_markdown
 from pipelines.sync.plan import Kind, Parent, Plan, StreamSpec
-from pipelines.sync.streams import PLAN, permissions_markdown, tables_markdown
+from pipelines.sync.streams import PLAN
 from pipelines.sync.tenant import ALL_TABLES
 
 

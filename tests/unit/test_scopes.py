@@ -25,7 +25,7 @@ def book() -> ScopeBook:
 
 
 def test_child_scopes_project_the_live_rows() -> None:
-    scopes = ScopeBook.child_scopes(MESSAGES, [row("f1", user_id="u1"), row("f2", user_id="u1")])
+    scopes = book().child_scopes(MESSAGES, [row("f1", user_id="u1"), row("f2", user_id="u1")])
     assert scopes == {"u1/f1": {"user_id": "u1", "folder_id": "f1"}, "u1/f2": {"user_id": "u1", "folder_id": "f2"}}
 
 
@@ -72,3 +72,11 @@ def test_a_message_moved_to_another_folder_keeps_its_attachments() -> None:
     gone = b.gone(PLAN["message_attachments"], before, now)
     # m2 lives on in no folder of u1 (u2's m2 is another mailbox's): retired; m1 lives on in f2.
     assert gone == [{"user_id": "u1", "message_id": "m2"}]
+
+
+def test_a_series_row_gives_no_attachment_scope_its_occurrences_do() -> None:
+    rows = [row("s1", user_id="u1", has_attachments=True, type="seriesMaster"),
+            row("o1", user_id="u1", has_attachments=True, type="occurrence"),
+            row("e1", user_id="u1", has_attachments=False, type="singleInstance")]
+    assert list(book().child_scopes(PLAN["event_attachments"], rows)) == ["u1/o1"]
+    assert "type" in PLAN.row_columns("events"), "the column the rule reads is loaded with the parent rows"
