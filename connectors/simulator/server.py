@@ -122,7 +122,12 @@ class Simulator:
             self._loop = loop
             asyncio.set_event_loop(loop)
             loop.call_soon(started.set)
-            loop.run_until_complete(server.serve(sockets=[sock]))
+            try:
+                loop.run_until_complete(server.serve(sockets=[sock]))
+            finally:
+                # Closed here, not left to the garbage collector: a loop collected in a cycle may find its
+                # self-pipe already closed and report "Invalid file descriptor: -1" in whatever test runs then.
+                loop.close()
 
         self._thread = threading.Thread(target=run, name="graph-simulator", daemon=True)
         self._thread.start()

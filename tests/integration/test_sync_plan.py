@@ -66,7 +66,7 @@ def test_a_clock_stepped_back_between_an_interrupted_round_and_its_resume_loses_
     small = {"tables": ("mail_folders", "messages"), "users": (user,), "page_size": 2, "hand_off_items": 2,
              "flush_items": 1}
     # The 5th message page and every one after fail until the retries give up: the sync stops mid-round.
-    sim.control("set_faults", rules=[{"status": 503, "path": "/messages/delta", "after": 4, "retry_after": 0.01}])
+    sim.control("set_faults", rules=[{"status": 503, "path": "/messages/delta", "after": 4, "retry_after": 0.25}])
     with pytest.raises(Exception, match="503|unavailable|Service"):
         run_sync(sim, db, **small)
     mid_round = Warehouse(db).query_rows(
